@@ -1,0 +1,2 @@
+//! The kernel test binary.
+fn main() {}

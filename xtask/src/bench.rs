@@ -1,0 +1,7 @@
+//! `cargo xtask bench`.
+
+use crate::Result;
+
+pub fn run(_args: &[String]) -> Result {
+    Err("not written yet".into())
+}
