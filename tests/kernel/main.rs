@@ -1,2 +1,9 @@
-//! The kernel test binary.
-fn main() {}
+//! The kernel test binary: every group of kernel tests, run by `tests::main`.
+//!
+//! Run as root: `cargo xtask test` (host, strict) or `cargo xtask vm-test` (qemu).
+
+mod harness;
+
+fn main() -> std::process::ExitCode {
+    tests::main(&[("harness", harness::TESTS)])
+}
