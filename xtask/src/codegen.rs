@@ -276,14 +276,24 @@ fn render_enum(rust: &str, prefix: &str, doc: &str, raw: &[(String, u64)]) -> St
     }
     s.push_str("            other => Err(other),\n        }\n    }\n}\n\n");
     s.push_str(&format!("impl From<{rust}> for u32 {{\n    fn from(value: {rust}) -> u32 {{\n        value as u32\n    }}\n}}\n\n"));
+    let named: Vec<String> = variants
+        .iter()
+        .filter_map(|(full, short, _)| {
+            GOEBPF_NAMES
+                .iter()
+                .find(|(k, _)| k == full)
+                .map(|(_, name)| format!("            {rust}::{} => \"{name}\",\n", camel(short)))
+        })
+        .collect();
     s.push_str(&format!(
-        "impl fmt::Display for {rust} {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n        f.write_str(match self {{\n"
+        "impl fmt::Display for {rust} {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n"
     ));
-    for (full, short, _) in &variants {
-        if let Some((_, name)) = GOEBPF_NAMES.iter().find(|(k, _)| k == full) {
-            s.push_str(&format!("            {rust}::{} => \"{name}\",\n", camel(short)));
-        }
+    if named.is_empty() {
+        s.push_str("        f.write_str(self.kernel_name())\n    }\n}\n");
+    } else {
+        s.push_str("        f.write_str(match self {\n");
+        s.extend(named);
+        s.push_str("            other => other.kernel_name(),\n        })\n    }\n}\n");
     }
-    s.push_str("            other => other.kernel_name(),\n        })\n    }\n}\n");
     s
 }

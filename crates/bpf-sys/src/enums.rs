@@ -950,8 +950,6 @@ impl From<AttachType> for u32 {
 
 impl fmt::Display for AttachType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            other => other.kernel_name(),
-        })
+        f.write_str(self.kernel_name())
     }
 }
