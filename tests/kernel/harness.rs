@@ -6,7 +6,9 @@ fn veth_pair_carries_traffic_between_its_namespaces() -> TestResult {
     require_root()?;
     let pair = VethPair::new()?;
     // A socket belongs to the namespace it was created in, whichever thread uses it later.
-    let receiver = pair.ns_b.run(|| std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)))??;
+    let receiver = pair
+        .ns_b
+        .run(|| std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)))??;
     let port = receiver.local_addr()?.port();
     let addr_b = pair.addr_b;
     pair.ns_a.run(move || -> std::io::Result<usize> {
@@ -37,7 +39,9 @@ fn private_bpffs_is_mounted_and_removed() -> TestResult {
     let fs = BpfFs::new()?;
     let path = fs.path().to_path_buf();
     let mounts = std::fs::read_to_string("/proc/self/mounts")?;
-    assert!(mounts.lines().any(|l| l.contains(&*path.to_string_lossy()) && l.contains(" bpf ")));
+    assert!(mounts
+        .lines()
+        .any(|l| l.contains(&*path.to_string_lossy()) && l.contains(" bpf ")));
     drop(fs);
     let mounts = std::fs::read_to_string("/proc/self/mounts")?;
     assert!(!mounts.contains(&*path.to_string_lossy()));

@@ -3,7 +3,13 @@
 //! Run as root: `cargo xtask test` (host, strict) or `cargo xtask vm-test` (qemu).
 
 mod harness;
+mod sys_bpf;
+mod sys_perf;
 
 fn main() -> std::process::ExitCode {
-    tests::main(&[("harness", harness::TESTS)])
+    tests::main(&[
+        ("harness", harness::TESTS),
+        ("sys_perf", sys_perf::TESTS),
+        ("sys_bpf", sys_bpf::TESTS),
+    ])
 }

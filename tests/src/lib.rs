@@ -74,7 +74,10 @@ pub fn require_root() -> TestResult {
     if rustix::process::geteuid().is_root() {
         Ok(())
     } else {
-        Err(Outcome::Skip { reason: "needs root".into(), probed: false })
+        Err(Outcome::Skip {
+            reason: "needs root".into(),
+            probed: false,
+        })
     }
 }
 
@@ -84,19 +87,24 @@ pub fn require_feature(feature: &str, present: bool) -> TestResult {
     if present {
         Ok(())
     } else {
-        Err(Outcome::Skip { reason: format!("the kernel lacks {feature} (probed)"), probed: true })
+        Err(Outcome::Skip {
+            reason: format!("the kernel lacks {feature} (probed)"),
+            probed: true,
+        })
     }
 }
 
 /// The test needs a program on `PATH` (`bpftool`, `ip`, `tc`).
 pub fn require_tool(tool: &str) -> TestResult {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
     if found {
         Ok(())
     } else {
-        Err(Outcome::Skip { reason: format!("{tool} is not installed"), probed: false })
+        Err(Outcome::Skip {
+            reason: format!("{tool} is not installed"),
+            probed: false,
+        })
     }
 }
 
@@ -149,7 +157,8 @@ impl BpfFs {
     pub fn new() -> TestResult<Self> {
         require_root()?;
         let path = std::env::temp_dir().join(unique_name("bpffs"));
-        std::fs::create_dir_all(&path).map_err(|e| fail(format!("mkdir {}: {e}", path.display())))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| fail(format!("mkdir {}: {e}", path.display())))?;
         let fs = BpfFs { path };
         cmd("mount", &["-t", "bpf", "bpf", &fs.path.to_string_lossy()])?;
         Ok(fs)
@@ -175,7 +184,10 @@ pub fn tracefs() -> TestResult<PathBuf> {
         return Ok(path);
     }
     require_root()?;
-    cmd("mount", &["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])?;
+    cmd(
+        "mount",
+        &["-t", "tracefs", "tracefs", "/sys/kernel/tracing"],
+    )?;
     if path.join("events").is_dir() {
         Ok(path)
     } else {

@@ -61,7 +61,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -91,15 +93,41 @@ impl VethPair {
         let if_a = unique_name("vetha");
         let if_b = unique_name("vethb");
         // A /30 block of 198.18.0.0/15 chosen by pid and counter: 32768 blocks.
-        let block = (std::process::id().wrapping_mul(64).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))) % 32768;
+        let block = (std::process::id()
+            .wrapping_mul(64)
+            .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)))
+            % 32768;
         let base = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + block * 4;
         let (addr_a, addr_b) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
         cmd(
             "ip",
-            &["link", "add", &if_a, "netns", ns_a.name(), "type", "veth", "peer", "name", &if_b, "netns", ns_b.name()],
+            &[
+                "link",
+                "add",
+                &if_a,
+                "netns",
+                ns_a.name(),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &if_b,
+                "netns",
+                ns_b.name(),
+            ],
         )?;
-        let pair = VethPair { ns_a, ns_b, if_a, if_b, addr_a, addr_b };
-        for (ns, ifname, addr) in [(&pair.ns_a, &pair.if_a, addr_a), (&pair.ns_b, &pair.if_b, addr_b)] {
+        let pair = VethPair {
+            ns_a,
+            ns_b,
+            if_a,
+            if_b,
+            addr_a,
+            addr_b,
+        };
+        for (ns, ifname, addr) in [
+            (&pair.ns_a, &pair.if_a, addr_a),
+            (&pair.ns_b, &pair.if_b, addr_b),
+        ] {
             ns.exec("ip", &["addr", "add", &format!("{addr}/30"), "dev", ifname])?;
             ns.exec("ip", &["link", "set", ifname, "up"])?;
         }
@@ -121,5 +149,7 @@ fn ifindex(ns: &NetNs, ifname: &str) -> TestResult<u32> {
     let text = ns.exec("cat", &[&format!("/sys/class/net/{ifname}/ifindex")]);
     // `ip netns exec` remounts /sys for the namespace, so sysfs shows its interfaces.
     let text = text?;
-    text.trim().parse().map_err(|e| fail(format!("ifindex of {ifname}: {e}")))
+    text.trim()
+        .parse()
+        .map_err(|e| fail(format!("ifindex of {ifname}: {e}")))
 }

@@ -31,7 +31,9 @@ fn open_fds() -> Option<Vec<String>> {
     let mut fds: Vec<String> = dir
         .filter_map(|e| e.ok())
         .map(|e| {
-            let target = std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default();
+            let target = std::fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             format!("{} -> {target}", e.file_name().to_string_lossy())
         })
         .collect();
@@ -48,7 +50,9 @@ fn trial(group: &'static str, test: Test) -> Trial {
             Ok(Err(Outcome::Fail(msg))) => Err(Failed::from(msg)),
             Ok(Err(Outcome::Skip { reason, probed })) => {
                 if strict() && !probed {
-                    Err(Failed::from(format!("guard not met in strict mode: {reason}")))
+                    Err(Failed::from(format!(
+                        "guard not met in strict mode: {reason}"
+                    )))
                 } else {
                     println!("skip {name}: {reason}");
                     Ok(())
@@ -66,11 +70,24 @@ fn trial(group: &'static str, test: Test) -> Trial {
     })
 }
 
+/// Kernels before 5.11 charge BPF maps to `RLIMIT_MEMLOCK`; raise it for the whole run (a no-op
+/// where the limit cannot be raised, such as without CAP_SYS_RESOURCE on a newer kernel).
+fn raise_memlock_limit() {
+    let unlimited = rustix::process::Rlimit {
+        current: None,
+        maximum: None,
+    };
+    let _ = rustix::process::setrlimit(rustix::process::Resource::Memlock, unlimited);
+}
+
 /// Runs the groups of tests and checks that no fd leaked; the binary's `main`.
 pub fn main(groups: &[(&'static str, &'static [Test])]) -> ExitCode {
     let args = Arguments::from_args();
-    let trials: Vec<Trial> =
-        groups.iter().flat_map(|(group, tests)| tests.iter().map(|t| trial(group, *t))).collect();
+    raise_memlock_limit();
+    let trials: Vec<Trial> = groups
+        .iter()
+        .flat_map(|(group, tests)| tests.iter().map(|t| trial(group, *t)))
+        .collect();
     let before = open_fds();
     let conclusion = libtest_mimic::run(&args, trials);
     let after = open_fds();
@@ -78,7 +95,10 @@ pub fn main(groups: &[(&'static str, &'static [Test])]) -> ExitCode {
     if let (Some(before), Some(after)) = (before, after) {
         let leaked: Vec<&String> = after.iter().filter(|fd| !before.contains(fd)).collect();
         if !leaked.is_empty() && !args.list {
-            eprintln!("fd leak: {} fd(s) open after the run that were not before:", leaked.len());
+            eprintln!(
+                "fd leak: {} fd(s) open after the run that were not before:",
+                leaked.len()
+            );
             for fd in leaked {
                 eprintln!("  {fd}");
             }

@@ -210,7 +210,7 @@ impl TryFrom<u32> for MapType {
     type Error = u32;
 
     /// Fails with the value itself when this build does not know it (a newer kernel).
-fn try_from(value: u32) -> Result<Self, u32> {
+    fn try_from(value: u32) -> Result<Self, u32> {
         match value {
             0 => Ok(MapType::Unspec),
             1 => Ok(MapType::Hash),
@@ -490,7 +490,7 @@ impl TryFrom<u32> for ProgramType {
     type Error = u32;
 
     /// Fails with the value itself when this build does not know it (a newer kernel).
-fn try_from(value: u32) -> Result<Self, u32> {
+    fn try_from(value: u32) -> Result<Self, u32> {
         match value {
             0 => Ok(ProgramType::Unspec),
             1 => Ok(ProgramType::SocketFilter),
@@ -878,7 +878,7 @@ impl TryFrom<u32> for AttachType {
     type Error = u32;
 
     /// Fails with the value itself when this build does not know it (a newer kernel).
-fn try_from(value: u32) -> Result<Self, u32> {
+    fn try_from(value: u32) -> Result<Self, u32> {
         match value {
             0 => Ok(AttachType::CgroupInetIngress),
             1 => Ok(AttachType::CgroupInetEgress),

@@ -9,7 +9,10 @@ fn map_types_keep_goebpf_names_and_kernel_names() {
     assert_eq!(MapType::PerCpuArray.kernel_name(), "percpu_array");
     // A type goebpf never knew displays as the kernel names it.
     assert_eq!(MapType::RingBuf.to_string(), "ringbuf");
-    assert_eq!(MapType::from_kernel_name("lru_percpu_hash"), Some(MapType::LruPerCpuHash));
+    assert_eq!(
+        MapType::from_kernel_name("lru_percpu_hash"),
+        Some(MapType::LruPerCpuHash)
+    );
 }
 
 #[test]

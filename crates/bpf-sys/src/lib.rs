@@ -16,6 +16,8 @@
 #![deny(missing_docs)]
 
 mod enums;
+#[cfg(test)]
+mod enums_tests;
 pub mod uapi;
 
 // The bpf(2) chokepoint and its command wrappers.
@@ -24,6 +26,7 @@ pub mod btf;
 pub mod error;
 pub mod link;
 pub mod map;
+pub mod map_batch;
 pub mod obj;
 pub mod probe;
 pub mod prog;
