@@ -132,7 +132,8 @@ pub fn run(args: &[String]) -> Result {
     let include = headers()?;
     let (uapi, enums) = generate(&include)?;
     let dir = root().join("crates/bpf-sys/src");
-    let files = [(dir.join("uapi.rs"), uapi), (dir.join("enums.rs"), enums)];
+    // Formatted as `cargo fmt` would, so that formatting the workspace never looks like drift.
+    let files = [(dir.join("uapi.rs"), rustfmt(&uapi)?), (dir.join("enums.rs"), rustfmt(&enums)?)];
     let mut drift = Vec::new();
     for (path, text) in &files {
         let old = std::fs::read_to_string(path).unwrap_or_default();
@@ -153,6 +154,29 @@ pub fn run(args: &[String]) -> Result {
     } else {
         Err(format!("generated files differ from the headers: {} (run `cargo xtask codegen`)", drift.join(", ")))
     }
+}
+
+/// `text` through `rustfmt`, with the workspace's configuration.
+fn rustfmt(text: &str) -> Result<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("rustfmt")
+        .args(["--edition", "2021", "--emit", "stdout"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run rustfmt: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("rustfmt has no stdin")?;
+    let input = text.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("rustfmt: {e}"))?;
+    writer.join().map_err(|_| "rustfmt writer panicked")?.map_err(|e| format!("rustfmt stdin: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("rustfmt failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("rustfmt output: {e}"))
 }
 
 /// The include directory of trixie's `linux-libc-dev`, downloaded and unpacked once.
