@@ -62,7 +62,10 @@ const GOEBPF_NAMES: &[(&str, &str)] = &[
     ("BPF_MAP_TYPE_SOCKHASH", "Socket hash"),
     ("BPF_MAP_TYPE_CGROUP_STORAGE", "CGroup storage"),
     ("BPF_MAP_TYPE_REUSEPORT_SOCKARRAY", "Reuseport socket array"),
-    ("BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE", "per-CPU CGroup storage"),
+    (
+        "BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE",
+        "per-CPU CGroup storage",
+    ),
     ("BPF_MAP_TYPE_QUEUE", "Queue"),
     ("BPF_MAP_TYPE_STACK", "Stack"),
     ("BPF_MAP_TYPE_SK_STORAGE", "Socket storage"),
@@ -117,7 +120,13 @@ impl ParseCallbacks for Collector {
                 EnumVariantValue::Signed(v) => v as u64,
                 EnumVariantValue::Unsigned(v) => v,
             };
-            self.0.lock().expect("collector lock").variants.entry(name).or_default().push((variant.to_owned(), v));
+            self.0
+                .lock()
+                .expect("collector lock")
+                .variants
+                .entry(name)
+                .or_default()
+                .push((variant.to_owned(), v));
         }
         None
     }
@@ -133,15 +142,24 @@ pub fn run(args: &[String]) -> Result {
     let (uapi, enums) = generate(&include)?;
     let dir = root().join("crates/bpf-sys/src");
     // Formatted as `cargo fmt` would, so that formatting the workspace never looks like drift.
-    let files = [(dir.join("uapi.rs"), rustfmt(&uapi)?), (dir.join("enums.rs"), rustfmt(&enums)?)];
+    let files = [
+        (dir.join("uapi.rs"), rustfmt(&uapi)?),
+        (dir.join("enums.rs"), rustfmt(&enums)?),
+    ];
     let mut drift = Vec::new();
     for (path, text) in &files {
         let old = std::fs::read_to_string(path).unwrap_or_default();
         if old != *text {
             if check {
-                drift.push(path.strip_prefix(root()).unwrap_or(path).display().to_string());
+                drift.push(
+                    path.strip_prefix(root())
+                        .unwrap_or(path)
+                        .display()
+                        .to_string(),
+                );
             } else {
-                std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                std::fs::write(path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 println!("wrote {}", path.display());
             }
         }
@@ -152,7 +170,10 @@ pub fn run(args: &[String]) -> Result {
         }
         Ok(())
     } else {
-        Err(format!("generated files differ from the headers: {} (run `cargo xtask codegen`)", drift.join(", ")))
+        Err(format!(
+            "generated files differ from the headers: {} (run `cargo xtask codegen`)",
+            drift.join(", ")
+        ))
     }
 }
 
@@ -171,10 +192,18 @@ fn rustfmt(text: &str) -> Result<String> {
     let mut stdin = child.stdin.take().ok_or("rustfmt has no stdin")?;
     let input = text.to_owned();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| format!("rustfmt: {e}"))?;
-    writer.join().map_err(|_| "rustfmt writer panicked")?.map_err(|e| format!("rustfmt stdin: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("rustfmt: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "rustfmt writer panicked")?
+        .map_err(|e| format!("rustfmt stdin: {e}"))?;
     if !out.status.success() {
-        return Err(format!("rustfmt failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "rustfmt failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     String::from_utf8(out.stdout).map_err(|e| format!("rustfmt output: {e}"))
 }
@@ -183,7 +212,11 @@ fn rustfmt(text: &str) -> Result<String> {
 fn headers() -> Result<PathBuf> {
     let archive = Archive::open(&[HEADER_SUITE])?;
     let deb = archive.download(&format!("linux-libc-dev/{HEADER_SUITE}"))?;
-    let stem = deb.file_stem().and_then(|s| s.to_str()).unwrap_or("linux-libc-dev").to_owned();
+    let stem = deb
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("linux-libc-dev")
+        .to_owned();
     let dest = target_dir().join("debian").join("headers").join(stem);
     extract(&deb, &dest)?;
     Ok(dest.join("usr/include"))
@@ -248,7 +281,10 @@ fn camel(words: &str) -> String {
             None => {
                 let lower = w.to_ascii_lowercase();
                 let mut chars = lower.chars();
-                chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+                chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
             }
         })
         .collect()
@@ -273,7 +309,10 @@ fn render_enum(rust: &str, prefix: &str, doc: &str, raw: &[(String, u64)]) -> St
          #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(u32)]\n#[non_exhaustive]\npub enum {rust} {{\n"
     ));
     for (full, short, v) in &variants {
-        s.push_str(&format!("    /// `{full}`\n    #[doc(alias = \"{full}\")]\n    {} = {v},\n", camel(short)));
+        s.push_str(&format!(
+            "    /// `{full}`\n    #[doc(alias = \"{full}\")]\n    {} = {v},\n",
+            camel(short)
+        ));
     }
     s.push_str("}\n\n");
     s.push_str(&format!("impl {rust} {{\n    /// Every value, in kernel order.\n    pub const ALL: &'static [{rust}] = &[\n"));
@@ -284,7 +323,11 @@ fn render_enum(rust: &str, prefix: &str, doc: &str, raw: &[(String, u64)]) -> St
     s.push_str("    /// The kernel's name without its prefix, in lowercase (`percpu_array`, `xdp`, `sched_cls`).\n");
     s.push_str("    pub const fn kernel_name(self) -> &'static str {\n        match self {\n");
     for (_, short, _) in &variants {
-        s.push_str(&format!("            {rust}::{} => \"{}\",\n", camel(short), short.to_ascii_lowercase()));
+        s.push_str(&format!(
+            "            {rust}::{} => \"{}\",\n",
+            camel(short),
+            short.to_ascii_lowercase()
+        ));
     }
     s.push_str("        }\n    }\n\n");
     s.push_str("    /// The value named by [`kernel_name`](Self::kernel_name), if any.\n");
@@ -296,7 +339,10 @@ fn render_enum(rust: &str, prefix: &str, doc: &str, raw: &[(String, u64)]) -> St
          fn try_from(value: u32) -> Result<Self, u32> {{\n        match value {{\n"
     ));
     for (_, short, v) in &variants {
-        s.push_str(&format!("            {v} => Ok({rust}::{}),\n", camel(short)));
+        s.push_str(&format!(
+            "            {v} => Ok({rust}::{}),\n",
+            camel(short)
+        ));
     }
     s.push_str("            other => Err(other),\n        }\n    }\n}\n\n");
     s.push_str(&format!("impl From<{rust}> for u32 {{\n    fn from(value: {rust}) -> u32 {{\n        value as u32\n    }}\n}}\n\n"));

@@ -32,7 +32,8 @@ impl Archive {
             && has_lists(&lists);
         let archive = Archive { dir };
         if !fresh {
-            std::fs::write(&list, sources).map_err(|e| format!("cannot write {}: {e}", list.display()))?;
+            std::fs::write(&list, sources)
+                .map_err(|e| format!("cannot write {}: {e}", list.display()))?;
             let mut cmd = Command::new("apt-get");
             cmd.args(["-qq", "update"]).args(archive.options());
             run(&mut cmd)?;
@@ -42,7 +43,10 @@ impl Archive {
 
     fn options(&self) -> Vec<String> {
         vec![
-            format!("-oDir::Etc::sourcelist={}", self.dir.join("sources.list").display()),
+            format!(
+                "-oDir::Etc::sourcelist={}",
+                self.dir.join("sources.list").display()
+            ),
             "-oDir::Etc::sourceparts=-".into(),
             format!("-oDir::State::Lists={}", self.dir.join("lists").display()),
             "-oAPT::Sandbox::User=root".into(),
@@ -59,28 +63,42 @@ impl Archive {
             .map(str::trim)
             .find(|d| d.starts_with("linux-"))
             .map(str::to_owned)
-            .ok_or_else(|| format!("cannot resolve {meta}: no linux-* dependency in `apt-cache depends`"))
+            .ok_or_else(|| {
+                format!("cannot resolve {meta}: no linux-* dependency in `apt-cache depends`")
+            })
     }
 
     /// Downloads `package` (a name, optionally `name/suite`) into the cache, once, and returns
     /// the `.deb`'s path.
     pub fn download(&self, package: &str) -> Result<PathBuf> {
         let cache = self.dir.join("debs");
-        std::fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+        std::fs::create_dir_all(&cache)
+            .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
         let name = package.split(['/', '=']).next().unwrap_or(package);
         if let Some(found) = find_deb(&cache, name) {
             return Ok(found);
         }
         let mut cmd = Command::new("apt-get");
-        cmd.current_dir(&cache).args(["-qq", "download"]).args(self.options()).arg(package);
+        cmd.current_dir(&cache)
+            .args(["-qq", "download"])
+            .args(self.options())
+            .arg(package);
         run(&mut cmd)?;
-        find_deb(&cache, name).ok_or_else(|| format!("apt-get download {package} left no .deb in {}", cache.display()))
+        find_deb(&cache, name).ok_or_else(|| {
+            format!(
+                "apt-get download {package} left no .deb in {}",
+                cache.display()
+            )
+        })
     }
 }
 
 fn has_lists(lists: &Path) -> bool {
     std::fs::read_dir(lists)
-        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with("_Packages")))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+        })
         .unwrap_or(false)
 }
 

@@ -8,7 +8,10 @@ use crate::Result;
 /// The workspace root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().expect("xtask lives in the workspace").to_path_buf()
+    manifest
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// `target/` of the workspace, honouring `CARGO_TARGET_DIR`.
@@ -20,7 +23,9 @@ pub fn target_dir() -> PathBuf {
 
 /// Runs `cmd`, failing with its command line when it does not exit 0.
 pub fn run(cmd: &mut Command) -> Result {
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -30,7 +35,9 @@ pub fn run(cmd: &mut Command) -> Result {
 
 /// Runs `cmd` and returns its standard output, failing with its stderr when it does not exit 0.
 pub fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -44,9 +51,8 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 
 /// Whether a program is on `PATH`.
 pub fn have(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// `cargo`, as the one running us.

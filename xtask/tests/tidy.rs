@@ -15,7 +15,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("bpf-attach", &["bpf-sys", "bpf-elf", "bpf-maps"]),
     ("bpf-perf", &["bpf-sys", "bpf-maps"]),
     ("bpf-mock", &["bpf-elf", "bpf-maps", "bpf-attach"]),
-    ("ebpf", &["bpf-sys", "bpf-elf", "bpf-maps", "bpf-attach", "bpf-perf", "bpf-mock"]),
+    (
+        "ebpf",
+        &[
+            "bpf-sys",
+            "bpf-elf",
+            "bpf-maps",
+            "bpf-attach",
+            "bpf-perf",
+            "bpf-mock",
+        ],
+    ),
     ("xtask", &[]),
 ];
 
@@ -32,17 +42,31 @@ struct Package {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
 }
 
 fn packages() -> Vec<Package> {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
     meta["packages"]
         .as_array()
         .expect("packages")
@@ -65,7 +89,9 @@ fn packages() -> Vec<Package> {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -91,11 +117,19 @@ fn every_workspace_dependency_follows_the_layer_table() {
         }
     }
     for p in &pkgs {
-        let inner: BTreeSet<&str> = p.normal_deps.iter().map(String::as_str).filter(|d| names.contains(d)).collect();
+        let inner: BTreeSet<&str> = p
+            .normal_deps
+            .iter()
+            .map(String::as_str)
+            .filter(|d| names.contains(d))
+            .collect();
         match table.get(p.name.as_str()) {
             Some(allowed) => {
                 for dep in inner.iter().filter(|d| !allowed.contains(d)) {
-                    problems.push(format!("{} depends on {dep}, outside the layer table", p.name));
+                    problems.push(format!(
+                        "{} depends on {dep}, outside the layer table",
+                        p.name
+                    ));
                 }
             }
             None if TOOLING.contains(&p.name.as_str()) => {}
@@ -117,15 +151,24 @@ fn only_bpf_sys_depends_on_syscall_crates() {
                 .map(move |d| format!("{} depends on {d}", p.name))
         })
         .collect();
-    assert!(offenders.is_empty(), "only bpf-sys may make system calls: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "only bpf-sys may make system calls: {offenders:?}"
+    );
 }
 
 #[test]
 fn bpf_mock_never_reaches_bpf_sys() {
     let pkgs = packages();
-    let mock = pkgs.iter().find(|p| p.name == "bpf-mock").expect("bpf-mock exists");
+    let mock = pkgs
+        .iter()
+        .find(|p| p.name == "bpf-mock")
+        .expect("bpf-mock exists");
     let manifest = std::fs::read_to_string(mock.dir.join("Cargo.toml")).expect("bpf-mock manifest");
-    assert!(!manifest.contains("bpf-sys"), "bpf-mock/Cargo.toml names bpf-sys");
+    assert!(
+        !manifest.contains("bpf-sys"),
+        "bpf-mock/Cargo.toml names bpf-sys"
+    );
 }
 
 #[test]
@@ -147,9 +190,14 @@ fn every_crate_but_bpf_sys_forbids_unsafe_code() {
         }
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
-            let has_unsafe = text.lines().any(|l| uses_unsafe(l.split("//").next().unwrap_or("")));
+            let has_unsafe = text
+                .lines()
+                .any(|l| uses_unsafe(l.split("//").next().unwrap_or("")));
             if has_unsafe {
-                problems.push(format!("{} has unsafe code; only bpf-sys may", file.display()));
+                problems.push(format!(
+                    "{} has unsafe code; only bpf-sys may",
+                    file.display()
+                ));
             }
         }
     }
@@ -163,7 +211,9 @@ fn uses_unsafe(code: &str) -> bool {
         let before = code[..at].chars().next_back();
         let after = code[at + keyword.len()..].trim_start();
         !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
-            && ["{", "fn", "impl", "extern", "trait"].iter().any(|k| after.starts_with(k))
+            && ["{", "fn", "impl", "extern", "trait"]
+                .iter()
+                .any(|k| after.starts_with(k))
     })
 }
 
@@ -185,7 +235,10 @@ fn every_crate_uses_the_workspace_lints() {
         })
         .map(|p| p.name.clone())
         .collect();
-    assert!(missing.is_empty(), "crates without `[lints] workspace = true`: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "crates without `[lints] workspace = true`: {missing:?}"
+    );
 }
 
 #[test]
@@ -200,15 +253,25 @@ fn no_test_is_ignored() {
         .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains(needle)))
         .map(|f| f.display().to_string())
         .collect();
-    assert!(found.is_empty(), "use a guard that says why, not an ignore attribute: {found:?}");
+    assert!(
+        found.is_empty(),
+        "use a guard that says why, not an ignore attribute: {found:?}"
+    );
 }
 
 #[test]
 fn generated_bindings_say_so() {
     for file in ["uapi.rs", "enums.rs"] {
-        let text = std::fs::read_to_string(root().join("crates/bpf-sys/src").join(file)).expect("generated file");
-        assert!(text.contains("Generated by `cargo xtask codegen`"), "{file} lacks the generated header");
-        assert!(text.contains("do not edit"), "{file} lacks the do-not-edit note");
+        let text = std::fs::read_to_string(root().join("crates/bpf-sys/src").join(file))
+            .expect("generated file");
+        assert!(
+            text.contains("Generated by `cargo xtask codegen`"),
+            "{file} lacks the generated header"
+        );
+        assert!(
+            text.contains("do not edit"),
+            "{file} lacks the do-not-edit note"
+        );
     }
 }
 
@@ -219,12 +282,18 @@ fn bpf_progs_holds_only_c_sources_and_headers() {
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, bad);
-            } else if !path.extension().is_some_and(|e| e == "c" || e == "h" || e == "md") {
+            } else if !path
+                .extension()
+                .is_some_and(|e| e == "c" || e == "h" || e == "md")
+            {
                 bad.push(path.display().to_string());
             }
         }
     }
     let mut bad = Vec::new();
     walk(&root().join("bpf-progs"), &mut bad);
-    assert!(bad.is_empty(), "bpf-progs/ holds only C sources, headers and a README: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "bpf-progs/ holds only C sources, headers and a README: {bad:?}"
+    );
 }
