@@ -1,0 +1,195 @@
+//! `.BTF.ext`: per-instruction records (func_info, line_info, CO-RE relocations), grouped by the
+//! ELF section they describe.
+
+use super::Btf;
+use crate::error::{ElfError, Result};
+
+const BTF_MAGIC: u16 = 0xeb9f;
+
+/// A function's BTF type (`struct bpf_func_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(alias = "bpf_func_info")]
+pub struct FuncInfo {
+    /// The instruction it describes: an index in the section while parsing, relative to the
+    /// function in a [`FunctionSpec`](crate::FunctionSpec), relative to the program in a
+    /// [`LinkedProgram`](crate::LinkedProgram).
+    pub insn: usize,
+    /// The `FUNC` type id.
+    pub type_id: u32,
+}
+
+/// The source line of an instruction (`struct bpf_line_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(alias = "bpf_line_info")]
+pub struct LineInfo {
+    /// The instruction it describes (indexed like [`FuncInfo::insn`]).
+    pub insn: usize,
+    /// Offset of the file name in the BTF strings.
+    pub file_name_off: u32,
+    /// Offset of the source line's text in the BTF strings.
+    pub line_off: u32,
+    /// Line number in the top 22 bits, column in the low 10.
+    pub line_col: u32,
+}
+
+impl LineInfo {
+    /// The line number.
+    pub fn line(&self) -> u32 {
+        self.line_col >> 10
+    }
+
+    /// The column.
+    pub fn column(&self) -> u32 {
+        self.line_col & 0x3ff
+    }
+}
+
+/// A CO-RE relocation record (`struct bpf_core_relo`), kept for the loader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "bpf_core_relo")]
+pub struct CoreRelocation {
+    /// The instruction it patches (indexed like [`FuncInfo::insn`]).
+    pub insn: usize,
+    /// The local BTF type the access starts from.
+    pub type_id: u32,
+    /// Offset of the access string in the BTF strings.
+    pub access_str_off: u32,
+    /// The access string (`"0:1:2"`).
+    pub access: String,
+    /// `enum bpf_core_relo_kind`.
+    pub kind: u32,
+}
+
+/// `.BTF.ext`, parsed; records are grouped by section name.
+#[derive(Debug, Clone, Default)]
+pub struct BtfExt {
+    /// func_info records per section.
+    pub func_info: Vec<(String, Vec<FuncInfo>)>,
+    /// line_info records per section.
+    pub line_info: Vec<(String, Vec<LineInfo>)>,
+    /// CO-RE relocation records per section.
+    pub core_relocations: Vec<(String, Vec<CoreRelocation>)>,
+}
+
+fn err(offset: usize, reason: &'static str) -> ElfError {
+    ElfError::InvalidBtfExt { offset, reason }
+}
+
+/// Walks one info block: `u32 rec_size`, then `{sec_name_off, num_info, records}` groups.
+fn walk<T>(
+    raw: &[u8],
+    btf: &Btf,
+    start: usize,
+    len: usize,
+    min_rec: usize,
+    mut record: impl FnMut(&[u8], usize) -> Result<T>,
+) -> Result<Vec<(String, Vec<T>)>> {
+    let e = btf.endianness();
+    let end = start
+        .checked_add(len)
+        .ok_or_else(|| err(start, "overflow"))?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if end > raw.len() {
+        return Err(err(start, "info block out of bounds"));
+    }
+    let block = raw.get(start..end).unwrap_or_default();
+    let rec_size = e
+        .read_u32(block, 0)
+        .ok_or_else(|| err(start, "truncated"))? as usize;
+    if rec_size < min_rec || rec_size % 4 != 0 {
+        return Err(err(start, "bad record size"));
+    }
+    let mut out = Vec::new();
+    let mut pos = 4;
+    while pos < block.len() {
+        let name_off = e
+            .read_u32(block, pos)
+            .ok_or_else(|| err(start + pos, "truncated"))?;
+        let n = e
+            .read_u32(block, pos + 4)
+            .ok_or_else(|| err(start + pos, "truncated"))? as usize;
+        let name = btf
+            .string_at(name_off)
+            .ok_or_else(|| err(start + pos, "bad section name offset"))?;
+        pos += 8;
+        let bytes = n
+            .checked_mul(rec_size)
+            .ok_or_else(|| err(start + pos, "overflow"))?;
+        let recs = block
+            .get(pos..pos.saturating_add(bytes))
+            .ok_or_else(|| err(start + pos, "truncated records"))?;
+        let mut list = Vec::with_capacity(n.min(4096));
+        for (i, r) in recs.chunks_exact(rec_size).enumerate() {
+            list.push(record(r, start + pos + i * rec_size)?);
+        }
+        pos += bytes;
+        out.push((name, list));
+    }
+    Ok(out)
+}
+
+fn insn_index(byte_off: u32, at: usize) -> Result<usize> {
+    if byte_off % 8 != 0 {
+        return Err(err(at, "instruction offset not a multiple of 8"));
+    }
+    Ok(byte_off as usize / 8)
+}
+
+impl BtfExt {
+    /// Parses `.BTF.ext`; string offsets are resolved against `btf`.
+    pub fn parse(raw: &[u8], btf: &Btf) -> Result<BtfExt> {
+        let e = btf.endianness();
+        if e.read_u16(raw, 0) != Some(BTF_MAGIC) {
+            return Err(err(0, "bad magic"));
+        }
+        let r = |o: usize| e.read_u32(raw, o).ok_or_else(|| err(o, "truncated header"));
+        let hdr_len = r(4)? as usize;
+        if hdr_len < 24 {
+            return Err(err(4, "header too short"));
+        }
+        let at = |off: u32| {
+            hdr_len
+                .checked_add(off as usize)
+                .ok_or_else(|| err(8, "overflow"))
+        };
+        let u = |rec: &[u8], o: usize| e.read_u32(rec, o).unwrap_or(0);
+
+        let func_info = walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |rec, pos| {
+            Ok(FuncInfo {
+                insn: insn_index(u(rec, 0), pos)?,
+                type_id: u(rec, 4),
+            })
+        })?;
+        let line_info = walk(raw, btf, at(r(16)?)?, r(20)? as usize, 16, |rec, pos| {
+            Ok(LineInfo {
+                insn: insn_index(u(rec, 0), pos)?,
+                file_name_off: u(rec, 4),
+                line_off: u(rec, 8),
+                line_col: u(rec, 12),
+            })
+        })?;
+        let core_relocations = if hdr_len >= 32 {
+            walk(raw, btf, at(r(24)?)?, r(28)? as usize, 16, |rec, pos| {
+                let access_str_off = u(rec, 8);
+                Ok(CoreRelocation {
+                    insn: insn_index(u(rec, 0), pos)?,
+                    type_id: u(rec, 4),
+                    access_str_off,
+                    access: btf
+                        .string_at(access_str_off)
+                        .ok_or_else(|| err(pos, "bad access string offset"))?,
+                    kind: u(rec, 12),
+                })
+            })?
+        } else {
+            Vec::new()
+        };
+        Ok(BtfExt {
+            func_info,
+            line_info,
+            core_relocations,
+        })
+    }
+}

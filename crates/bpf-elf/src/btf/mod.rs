@@ -1,0 +1,489 @@
+//! The minimal BTF reader this crate needs: the type table (to read `.maps` definitions and the
+//! variables of global data sections) and `.BTF.ext` (func_info, line_info, CO-RE records).
+//!
+//! The raw bytes are kept for the loader, with the fix-ups the kernel needs already applied:
+//! clang leaves `DATASEC` sizes and global variables' offsets at zero, and the linker that would
+//! fill them does not run for BPF objects.
+
+mod ext;
+
+pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
+
+use bpf_sys::uapi;
+
+use crate::error::{ElfError, Result};
+use crate::insn::Endianness;
+
+const BTF_MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+/// Bound on chains of modifiers, typedefs and pointers, so a cyclic type graph cannot loop.
+const MAX_RESOLVE_DEPTH: usize = 32;
+
+/// The kind of a BTF type (`BTF_KIND_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum BtfKind {
+    Void,
+    Int,
+    Ptr,
+    Array,
+    Struct,
+    Union,
+    Enum,
+    Fwd,
+    Typedef,
+    Volatile,
+    Const,
+    Restrict,
+    Func,
+    FuncProto,
+    Var,
+    DataSec,
+    Float,
+    DeclTag,
+    TypeTag,
+    Enum64,
+}
+
+impl BtfKind {
+    fn from_raw(v: u32) -> Option<Self> {
+        Some(match v {
+            uapi::BTF_KIND_UNKN => BtfKind::Void,
+            uapi::BTF_KIND_INT => BtfKind::Int,
+            uapi::BTF_KIND_PTR => BtfKind::Ptr,
+            uapi::BTF_KIND_ARRAY => BtfKind::Array,
+            uapi::BTF_KIND_STRUCT => BtfKind::Struct,
+            uapi::BTF_KIND_UNION => BtfKind::Union,
+            uapi::BTF_KIND_ENUM => BtfKind::Enum,
+            uapi::BTF_KIND_FWD => BtfKind::Fwd,
+            uapi::BTF_KIND_TYPEDEF => BtfKind::Typedef,
+            uapi::BTF_KIND_VOLATILE => BtfKind::Volatile,
+            uapi::BTF_KIND_CONST => BtfKind::Const,
+            uapi::BTF_KIND_RESTRICT => BtfKind::Restrict,
+            uapi::BTF_KIND_FUNC => BtfKind::Func,
+            uapi::BTF_KIND_FUNC_PROTO => BtfKind::FuncProto,
+            uapi::BTF_KIND_VAR => BtfKind::Var,
+            uapi::BTF_KIND_DATASEC => BtfKind::DataSec,
+            uapi::BTF_KIND_FLOAT => BtfKind::Float,
+            uapi::BTF_KIND_DECL_TAG => BtfKind::DeclTag,
+            uapi::BTF_KIND_TYPE_TAG => BtfKind::TypeTag,
+            uapi::BTF_KIND_ENUM64 => BtfKind::Enum64,
+            _ => return None,
+        })
+    }
+}
+
+/// A struct or union member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfMember {
+    /// Its name (empty for anonymous members).
+    pub name: String,
+    /// Its type.
+    pub type_id: u32,
+    /// Offset from the start of the struct, in bits.
+    pub bit_offset: u32,
+}
+
+/// One variable of a `DATASEC`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfSecInfo {
+    /// The `VAR` type.
+    pub type_id: u32,
+    /// Offset in the section, in bytes.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// Where the `offset` field sits in the raw BTF (for fix-ups).
+    pub(crate) offset_pos: usize,
+}
+
+/// What a type carries beyond its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BtfTypeData {
+    /// Nothing more.
+    None,
+    /// An `INT`'s encoding word.
+    Int(u32),
+    /// An `ARRAY`.
+    Array {
+        /// Element type.
+        elem: u32,
+        /// Index type.
+        index: u32,
+        /// Number of elements.
+        nelems: u32,
+    },
+    /// A `STRUCT` or `UNION`'s members.
+    Members(Vec<BtfMember>),
+    /// A `VAR`'s linkage.
+    Var {
+        /// 0 static, 1 global, 2 extern.
+        linkage: u32,
+    },
+    /// A `DATASEC`'s variables.
+    DataSec(Vec<BtfSecInfo>),
+    /// An `ENUM` or `ENUM64`'s values (`ENUM` values are sign-extended when the type is
+    /// signed).
+    Enum(Vec<(String, u64)>),
+    /// The vlen records of `FUNC_PROTO` and `DECL_TAG`, not interpreted.
+    Opaque,
+}
+
+/// One BTF type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfType {
+    /// Its kind.
+    pub kind: BtfKind,
+    /// Its name (empty when anonymous).
+    pub name: String,
+    /// `size` for sized kinds, `type` for referring kinds.
+    pub size_or_type: u32,
+    /// `vlen` from the info word.
+    pub vlen: u16,
+    /// What follows the header.
+    pub data: BtfTypeData,
+    /// Where the `size` field sits in the raw BTF (for fix-ups).
+    size_pos: usize,
+}
+
+/// The object's `.BTF` section, parsed.
+#[derive(Debug, Clone)]
+pub struct Btf {
+    raw: Vec<u8>,
+    endian: Endianness,
+    /// Type 0 is `void`.
+    types: Vec<BtfType>,
+}
+
+fn err(offset: usize, reason: &'static str) -> ElfError {
+    ElfError::InvalidBtf { offset, reason }
+}
+
+pub(crate) fn read_str(strings: &[u8], offset: u32) -> Option<String> {
+    let rest = strings.get(offset as usize..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(rest.get(..end)?).into_owned())
+}
+
+impl Btf {
+    /// Parses a `.BTF` section.
+    pub fn parse(raw: &[u8]) -> Result<Btf> {
+        let endian = match raw.get(..2) {
+            Some([0x9f, 0xeb]) => Endianness::Little,
+            Some([0xeb, 0x9f]) => Endianness::Big,
+            _ => return Err(err(0, "bad magic")),
+        };
+        debug_assert_eq!(endian.read_u16(raw, 0), Some(BTF_MAGIC));
+        let r = |o: usize| {
+            endian
+                .read_u32(raw, o)
+                .ok_or_else(|| err(o, "truncated header"))
+        };
+        let hdr_len = r(4)? as usize;
+        if hdr_len < HEADER_LEN {
+            return Err(err(4, "header too short"));
+        }
+        let (type_off, type_len, str_off, str_len) = (r(8)?, r(12)?, r(16)?, r(20)?);
+        let range = |off: u32, len: u32, what| {
+            let start = hdr_len
+                .checked_add(off as usize)
+                .ok_or_else(|| err(8, what))?;
+            let end = start
+                .checked_add(len as usize)
+                .ok_or_else(|| err(8, what))?;
+            if end > raw.len() {
+                return Err(err(start, what));
+            }
+            Ok(start..end)
+        };
+        let type_range = range(type_off, type_len, "type section out of bounds")?;
+        let str_range = range(str_off, str_len, "string section out of bounds")?;
+        let strings = raw.get(str_range).unwrap_or_default();
+        let name = |off: u32, at: usize| {
+            read_str(strings, off).ok_or_else(|| err(at, "bad string offset"))
+        };
+
+        let mut types = vec![BtfType {
+            kind: BtfKind::Void,
+            name: String::new(),
+            size_or_type: 0,
+            vlen: 0,
+            data: BtfTypeData::None,
+            size_pos: 0,
+        }];
+        let mut pos = type_range.start;
+        let end = type_range.end;
+        let u32_at = |o: usize| {
+            if o + 4 > end {
+                return Err(err(o, "truncated type"));
+            }
+            endian
+                .read_u32(raw, o)
+                .ok_or_else(|| err(o, "truncated type"))
+        };
+        while pos < end {
+            let name_off = u32_at(pos)?;
+            let info = u32_at(pos + 4)?;
+            let size_or_type = u32_at(pos + 8)?;
+            let kind_raw = (info >> 24) & 0x1f;
+            let kind = BtfKind::from_raw(kind_raw).ok_or_else(|| err(pos + 4, "unknown kind"))?;
+            let vlen = (info & 0xffff) as u16;
+            let type_name = name(name_off, pos)?;
+            let size_pos = pos + 8;
+            pos += 12;
+            let n = usize::from(vlen);
+            let data = match kind {
+                BtfKind::Int => {
+                    let v = u32_at(pos)?;
+                    pos += 4;
+                    BtfTypeData::Int(v)
+                }
+                BtfKind::Array => {
+                    let d = BtfTypeData::Array {
+                        elem: u32_at(pos)?,
+                        index: u32_at(pos + 4)?,
+                        nelems: u32_at(pos + 8)?,
+                    };
+                    pos += 12;
+                    d
+                }
+                BtfKind::Struct | BtfKind::Union => {
+                    let mut members = Vec::with_capacity(n.min(1024));
+                    for _ in 0..n {
+                        let m_name = name(u32_at(pos)?, pos)?;
+                        let type_id = u32_at(pos + 4)?;
+                        let raw_off = u32_at(pos + 8)?;
+                        // With kind_flag, the offset's top 8 bits are a bitfield size.
+                        let bit_offset = if info >> 31 == 1 {
+                            raw_off & 0xff_ffff
+                        } else {
+                            raw_off
+                        };
+                        members.push(BtfMember {
+                            name: m_name,
+                            type_id,
+                            bit_offset,
+                        });
+                        pos += 12;
+                    }
+                    BtfTypeData::Members(members)
+                }
+                BtfKind::Var => {
+                    let linkage = u32_at(pos)?;
+                    pos += 4;
+                    BtfTypeData::Var { linkage }
+                }
+                BtfKind::DataSec => {
+                    let mut vars = Vec::with_capacity(n.min(1024));
+                    for _ in 0..n {
+                        vars.push(BtfSecInfo {
+                            type_id: u32_at(pos)?,
+                            offset: u32_at(pos + 4)?,
+                            size: u32_at(pos + 8)?,
+                            offset_pos: pos + 4,
+                        });
+                        pos += 12;
+                    }
+                    BtfTypeData::DataSec(vars)
+                }
+                BtfKind::Enum | BtfKind::Enum64 => {
+                    let rec = if kind == BtfKind::Enum { 8 } else { 12 };
+                    let signed = info >> 31 == 1;
+                    let mut values = Vec::with_capacity(n.min(1024));
+                    for _ in 0..n {
+                        let v_name = name(u32_at(pos)?, pos)?;
+                        let lo = u32_at(pos + 4)?;
+                        let value = if kind == BtfKind::Enum64 {
+                            u64::from(lo) | (u64::from(u32_at(pos + 8)?) << 32)
+                        } else if signed {
+                            lo as i32 as i64 as u64
+                        } else {
+                            u64::from(lo)
+                        };
+                        values.push((v_name, value));
+                        pos += rec;
+                    }
+                    BtfTypeData::Enum(values)
+                }
+                BtfKind::FuncProto => {
+                    pos = pos.checked_add(8 * n).ok_or_else(|| err(pos, "overflow"))?;
+                    BtfTypeData::Opaque
+                }
+                BtfKind::DeclTag => {
+                    pos += 4;
+                    BtfTypeData::Opaque
+                }
+                _ => BtfTypeData::None,
+            };
+            if pos > end {
+                return Err(err(pos, "truncated type"));
+            }
+            types.push(BtfType {
+                kind,
+                name: type_name,
+                size_or_type,
+                vlen,
+                data,
+                size_pos,
+            });
+        }
+        Ok(Btf {
+            raw: raw.to_vec(),
+            endian,
+            types,
+        })
+    }
+
+    /// The raw section, with `DATASEC` sizes and variable offsets fixed up; what the loader
+    /// passes to `BPF_BTF_LOAD`.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The byte order of the BTF data.
+    pub fn endianness(&self) -> Endianness {
+        self.endian
+    }
+
+    /// All types; index = type id, 0 is `void`.
+    pub fn types(&self) -> &[BtfType] {
+        &self.types
+    }
+
+    /// The type with this id.
+    pub fn type_by_id(&self, id: u32) -> Option<&BtfType> {
+        self.types.get(id as usize)
+    }
+
+    /// The id of the first type of this kind and name.
+    pub fn find(&self, kind: BtfKind, name: &str) -> Option<u32> {
+        self.types
+            .iter()
+            .position(|t| t.kind == kind && t.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// Follows typedefs and modifiers (`const`, `volatile`, `restrict`, type tags) to the
+    /// underlying type.
+    pub fn skip_modifiers(&self, mut id: u32) -> Option<u32> {
+        for _ in 0..MAX_RESOLVE_DEPTH {
+            let t = self.type_by_id(id)?;
+            match t.kind {
+                BtfKind::Typedef
+                | BtfKind::Volatile
+                | BtfKind::Const
+                | BtfKind::Restrict
+                | BtfKind::TypeTag => id = t.size_or_type,
+                _ => return Some(id),
+            }
+        }
+        None
+    }
+
+    /// The size in bytes of a type, or `None` for unsized or malformed types.
+    pub fn size_of(&self, id: u32) -> Option<u32> {
+        self.size_of_depth(id, 0)
+    }
+
+    fn size_of_depth(&self, id: u32, depth: usize) -> Option<u32> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return None;
+        }
+        let id = self.skip_modifiers(id)?;
+        let t = self.type_by_id(id)?;
+        match (&t.kind, &t.data) {
+            (BtfKind::Int | BtfKind::Struct | BtfKind::Union | BtfKind::Enum, _)
+            | (BtfKind::Enum64 | BtfKind::Float | BtfKind::DataSec, _) => Some(t.size_or_type),
+            (BtfKind::Ptr, _) => Some(8),
+            (BtfKind::Var, _) => self.size_of_depth(t.size_or_type, depth + 1),
+            (BtfKind::Array, BtfTypeData::Array { elem, nelems, .. }) => {
+                self.size_of_depth(*elem, depth + 1)?.checked_mul(*nelems)
+            }
+            _ => None,
+        }
+    }
+
+    /// Sets a `DATASEC`'s size and its variables' offsets, in the parsed types and in the raw
+    /// bytes.
+    pub(crate) fn fix_datasec(&mut self, id: u32, size: u32, offsets: &[(usize, u32)]) {
+        let endian = self.endian;
+        let Some(t) = self.types.get_mut(id as usize) else {
+            return;
+        };
+        t.size_or_type = size;
+        if let Some(b) = self.raw.get_mut(t.size_pos..t.size_pos + 4) {
+            b.copy_from_slice(&endian.u32_bytes(size));
+        }
+        if let BtfTypeData::DataSec(vars) = &mut t.data {
+            for &(i, off) in offsets {
+                if let Some(v) = vars.get_mut(i) {
+                    v.offset = off;
+                    if let Some(b) = self.raw.get_mut(v.offset_pos..v.offset_pos + 4) {
+                        b.copy_from_slice(&endian.u32_bytes(off));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The strings section, for `.BTF.ext` names.
+    pub(crate) fn string_at(&self, offset: u32) -> Option<String> {
+        let r = |o| self.endian.read_u32(&self.raw, o);
+        let hdr_len = r(4)? as usize;
+        let start = hdr_len.checked_add(r(16)? as usize)?;
+        let end = start.checked_add(r(20)? as usize)?;
+        read_str(self.raw.get(start..end)?, offset)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds little-endian BTF from raw type words and a string table.
+    pub(crate) fn build(types: &[u32], strings: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        let type_len = (types.len() * 4) as u32;
+        for v in [24, 0, type_len, type_len, strings.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for t in types {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.extend_from_slice(strings);
+        out
+    }
+
+    #[test]
+    fn parses_int_and_array_sizes() {
+        // [1] int size 4; [2] array of 3 x [1]
+        let raw = build(&[1, 1 << 24, 4, 32, 0, 3 << 24, 0, 1, 1, 3], b"\0int\0");
+        let btf = Btf::parse(&raw).unwrap();
+        assert_eq!(btf.types().len(), 3);
+        assert_eq!(btf.type_by_id(1).unwrap().name, "int");
+        assert_eq!(btf.size_of(2), Some(12));
+    }
+
+    #[test]
+    fn cyclic_typedefs_do_not_hang() {
+        // [1] typedef -> 2, [2] typedef -> 1
+        let raw = build(&[0, 8 << 24, 2, 0, 8 << 24, 1], b"\0");
+        let btf = Btf::parse(&raw).unwrap();
+        assert_eq!(btf.size_of(1), None);
+    }
+
+    #[test]
+    fn truncated_btf_is_an_error() {
+        let raw = build(&[1, 1 << 24, 4, 32], b"\0int\0");
+        for len in 0..raw.len() {
+            assert!(Btf::parse(&raw[..len]).is_err(), "{len}");
+        }
+        let mut bad = raw.clone();
+        bad[27] = 0x7f; // kind bits of the first type
+        assert!(Btf::parse(&bad).is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! A plain, owned view of the ELF structures this crate needs, read with the `object` crate.
+//!
+//! Everything past this module works on these structs, so the rest of the parser never touches
+//! ELF encoding details and every bound is checked once, here.
+
+use object::elf;
+use object::read::elf::{FileHeader, Rel, SectionHeader, Sym};
+use object::read::StringTable;
+use object::{Endianness as ObjEndian, SectionIndex, SymbolIndex};
+
+use crate::error::{ElfError, Result};
+use crate::insn::Endianness;
+
+/// `R_BPF_64_64`: a 64-bit immediate load (`ld_imm64`).
+pub(crate) const R_BPF_64_64: u32 = 1;
+/// `R_BPF_64_ABS64`: a 64-bit data field.
+pub(crate) const R_BPF_64_ABS64: u32 = 2;
+/// `R_BPF_64_32`: a bpf-to-bpf call.
+pub(crate) const R_BPF_64_32: u32 = 10;
+
+/// One section header with its bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct RawSection<'a> {
+    pub index: usize,
+    pub name: String,
+    pub sh_type: u32,
+    pub flags: u64,
+    /// The section's bytes; empty for `SHT_NOBITS`.
+    pub data: &'a [u8],
+    /// The section's size (also for `SHT_NOBITS`).
+    pub size: u64,
+}
+
+impl RawSection<'_> {
+    pub fn is_exec(&self) -> bool {
+        self.sh_type == elf::SHT_PROGBITS && self.flags & u64::from(elf::SHF_EXECINSTR) != 0
+    }
+}
+
+/// One symbol.
+#[derive(Debug, Clone)]
+pub(crate) struct RawSymbol {
+    pub name: String,
+    pub value: u64,
+    pub size: u64,
+    pub kind: u8,
+    pub bind: u8,
+    /// The section it is defined in; `None` for undefined (extern), absolute or common symbols.
+    pub section: Option<usize>,
+    pub undefined: bool,
+}
+
+impl RawSymbol {
+    pub fn is_section(&self) -> bool {
+        self.kind == elf::STT_SECTION
+    }
+    pub fn is_func(&self) -> bool {
+        self.kind == elf::STT_FUNC
+    }
+    pub fn is_global(&self) -> bool {
+        self.bind == elf::STB_GLOBAL || self.bind == elf::STB_WEAK
+    }
+}
+
+/// One relocation record (`Elf64_Rel`; BPF objects carry the addend in the relocated field).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRel {
+    pub offset: u64,
+    pub symbol: u32,
+    pub r_type: u32,
+}
+
+/// The parsed ELF file.
+#[derive(Debug)]
+pub(crate) struct RawElf<'a> {
+    pub endian: Endianness,
+    pub sections: Vec<RawSection<'a>>,
+    pub symbols: Vec<RawSymbol>,
+    /// For each section index, the relocations that apply to it (from `SHT_REL` sections whose
+    /// `sh_info` names it).
+    pub relocations: Vec<Vec<RawRel>>,
+}
+
+fn name_of(strings: StringTable<'_>, offset: u32) -> String {
+    strings
+        .get(offset)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+impl<'a> RawElf<'a> {
+    pub fn parse(data: &'a [u8]) -> Result<Self> {
+        let ident = data.get(..16).ok_or_else(|| ElfError::InvalidElf {
+            reason: "file shorter than the ELF identification".into(),
+        })?;
+        if ident.get(..4) != Some(&elf::ELFMAG[..]) {
+            return Err(ElfError::InvalidElf {
+                reason: "bad magic number".into(),
+            });
+        }
+        if ident.get(4) != Some(&elf::ELFCLASS64) {
+            return Err(ElfError::NotBpf {
+                reason: "not a 64-bit ELF file (BPF objects are ELFCLASS64)".into(),
+            });
+        }
+        let header = elf::FileHeader64::<ObjEndian>::parse(data)?;
+        let oe = header.endian()?;
+        let machine = header.e_machine(oe);
+        if machine != elf::EM_BPF {
+            return Err(ElfError::NotBpf {
+                reason: format!("e_machine is {machine}, expected {} (EM_BPF)", elf::EM_BPF),
+            });
+        }
+        let endian = if header.is_little_endian() {
+            Endianness::Little
+        } else {
+            Endianness::Big
+        };
+        let table = header.sections(oe, data)?;
+
+        let mut sections = Vec::with_capacity(table.len());
+        for (index, sh) in table.enumerate() {
+            let name = table
+                .section_name(oe, sh)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            let sh_type = sh.sh_type(oe);
+            let bytes = if sh_type == elf::SHT_NOBITS {
+                &[][..]
+            } else {
+                sh.data(oe, data).map_err(|_| ElfError::Truncated {
+                    section: name.clone(),
+                    offset: sh.sh_offset(oe),
+                    needed: sh.sh_size(oe),
+                    size: data.len() as u64,
+                })?
+            };
+            sections.push(RawSection {
+                index: index.0,
+                name,
+                sh_type,
+                flags: sh.sh_flags(oe),
+                data: bytes,
+                size: sh.sh_size(oe),
+            });
+        }
+
+        let symtab = table.symbols(oe, data, elf::SHT_SYMTAB)?;
+        let symtab_index = symtab.section();
+        let strings = symtab.strings();
+        let mut symbols = Vec::with_capacity(symtab.len());
+        for (i, sym) in symtab.enumerate() {
+            let section = symtab
+                .symbol_section(oe, sym, SymbolIndex(i.0))?
+                .map(|s: SectionIndex| s.0)
+                .filter(|s| *s < sections.len());
+            symbols.push(RawSymbol {
+                name: name_of(strings, sym.st_name(oe)),
+                value: sym.st_value(oe),
+                size: sym.st_size(oe),
+                kind: sym.st_type(),
+                bind: sym.st_bind(),
+                section,
+                undefined: sym.st_shndx(oe) == elf::SHN_UNDEF,
+            });
+        }
+
+        let mut relocations = vec![Vec::new(); sections.len()];
+        for (index, sh) in table.enumerate() {
+            let Some((rels, link)) = sh.rel(oe, data)? else {
+                if sh.sh_type(oe) == elf::SHT_RELA {
+                    let target = sh.sh_info(oe) as usize;
+                    if sections.get(target).is_some_and(|s| s.is_exec()) {
+                        return Err(ElfError::InvalidElf {
+                            reason: format!(
+                                "section {}: RELA relocations are not used by BPF objects",
+                                sections
+                                    .get(index.0)
+                                    .map(|s| s.name.as_str())
+                                    .unwrap_or("?")
+                            ),
+                        });
+                    }
+                }
+                continue;
+            };
+            if link != symtab_index || symtab_index.0 == 0 {
+                // Relocations against another symbol table (or none): not something clang emits.
+                continue;
+            }
+            let target = sh.sh_info(oe) as usize;
+            let Some(list) = relocations.get_mut(target) else {
+                continue;
+            };
+            list.extend(rels.iter().map(|r| RawRel {
+                offset: r.r_offset(oe),
+                symbol: r.r_sym(oe),
+                r_type: r.r_type(oe),
+            }));
+        }
+
+        Ok(RawElf {
+            endian,
+            sections,
+            symbols,
+            relocations,
+        })
+    }
+
+    pub fn section(&self, index: usize) -> Option<&RawSection<'a>> {
+        self.sections.get(index)
+    }
+
+    pub fn section_name(&self, index: usize) -> &str {
+        self.sections
+            .get(index)
+            .map(|s| s.name.as_str())
+            .unwrap_or("?")
+    }
+
+    pub fn section_by_name(&self, name: &str) -> Option<&RawSection<'a>> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// The symbol a relocation refers to, checked: not the null symbol, in range.
+    pub fn rel_symbol(&self, section: &str, rel: &RawRel) -> Result<&RawSymbol> {
+        if rel.symbol == 0 {
+            return Err(ElfError::NullSymbol {
+                section: section.to_string(),
+                offset: rel.offset,
+            });
+        }
+        self.symbols
+            .get(rel.symbol as usize)
+            .ok_or_else(|| ElfError::SymbolOutOfRange {
+                section: section.to_string(),
+                offset: rel.offset,
+                index: rel.symbol,
+                count: self.symbols.len(),
+            })
+    }
+
+    /// A printable name for a symbol: its own, or its section's for section symbols.
+    pub fn symbol_display(&self, sym: &RawSymbol) -> String {
+        if sym.name.is_empty() {
+            if let Some(s) = sym.section {
+                return self.section_name(s).to_string();
+            }
+        }
+        sym.name.clone()
+    }
+
+    /// The relocations that apply to a section.
+    pub fn relocations_for(&self, index: usize) -> &[RawRel] {
+        self.relocations
+            .get(index)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Symbols defined in a section, with their indices.
+    pub fn symbols_in(&self, index: usize) -> impl Iterator<Item = &RawSymbol> {
+        self.symbols
+            .iter()
+            .filter(move |s| s.section == Some(index))
+    }
+}

@@ -1,0 +1,267 @@
+//! Linking and relocation: pure functions from specs (and map fds) to the instructions the
+//! kernel loads.
+//!
+//! [`ProgramSpec::link`] appends every subprogram the program calls or takes the address of,
+//! transitively and once each, fixes call and function-pointer offsets, and carries BTF
+//! func_info, line_info and CO-RE records along with the instructions. [`LinkedProgram::relocate`]
+//! then writes map fds into the `ld_imm64` instructions that refer to maps; the loader calls it
+//! with real fds, a test or a mock with fake ones.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bpf_sys::uapi;
+
+use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
+use crate::error::{ElfError, Result};
+use crate::insn::{encode_all, Endianness, Instruction, OPCODE_CALL};
+use crate::obj::ObjectSpec;
+use crate::programs::{FunctionId, FunctionSpec, ProgramSpec};
+use crate::reloc::{ExternKind, Reference};
+
+/// How an instruction refers to a map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapReferenceKind {
+    /// The map itself (`BPF_PSEUDO_MAP_FD`).
+    #[doc(alias = "BPF_PSEUDO_MAP_FD")]
+    Fd,
+    /// An address inside the map's value (`BPF_PSEUDO_MAP_VALUE`): global data.
+    #[doc(alias = "BPF_PSEUDO_MAP_VALUE")]
+    Value {
+        /// Offset in the value.
+        offset: u32,
+    },
+}
+
+/// An `ld_imm64` of a linked program that needs a map fd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapReference {
+    /// The instruction index in the linked program.
+    pub insn: usize,
+    /// The map's name.
+    pub map: String,
+    /// What is loaded.
+    pub kind: MapReferenceKind,
+}
+
+/// An extern symbol used by a linked program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternReference {
+    /// The instruction index in the linked program.
+    pub insn: usize,
+    /// The symbol.
+    pub symbol: String,
+    /// What kind of extern.
+    pub kind: ExternKind,
+}
+
+/// A program with its subprograms appended: what `BPF_PROG_LOAD` takes, once relocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedProgram {
+    /// The program's name.
+    pub name: String,
+    /// All instructions: the program's, then each subprogram's.
+    pub instructions: Vec<Instruction>,
+    /// Where each function starts: (name, first instruction). The program itself is first.
+    pub functions: Vec<(String, usize)>,
+    /// func_info records, indexed in the linked program, sorted.
+    pub func_info: Vec<FuncInfo>,
+    /// line_info records, indexed in the linked program, sorted.
+    pub line_info: Vec<LineInfo>,
+    /// CO-RE relocation records, indexed in the linked program.
+    pub core_relocations: Vec<CoreRelocation>,
+    /// Instructions that need a map fd.
+    pub map_references: Vec<MapReference>,
+    /// Extern symbols used.
+    pub externs: Vec<ExternReference>,
+    /// The byte order of the instructions.
+    pub endianness: Endianness,
+}
+
+impl ProgramSpec {
+    /// Links the program with the subprograms it uses, from `obj` (the object it came from).
+    ///
+    /// Pure: no map fds are needed. Fails only when a call names a function `obj` does not have.
+    pub fn link(&self, obj: &ObjectSpec) -> Result<LinkedProgram> {
+        link(&self.name, &self.function, obj)
+    }
+}
+
+fn link(name: &str, main: &FunctionSpec, obj: &ObjectSpec) -> Result<LinkedProgram> {
+    let mut out = LinkedProgram {
+        name: name.to_string(),
+        instructions: Vec::new(),
+        functions: Vec::new(),
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+        core_relocations: Vec::new(),
+        map_references: Vec::new(),
+        externs: Vec::new(),
+        endianness: obj.endianness,
+    };
+    let mut placed: BTreeMap<FunctionId, usize> = BTreeMap::new();
+    let mut queue: VecDeque<&FunctionSpec> = VecDeque::new();
+    // (linked instruction index, target, is_call)
+    let mut fixups: Vec<(usize, FunctionId, bool)> = Vec::new();
+    placed.insert(main.id, 0);
+    queue.push_back(main);
+    while let Some(f) = queue.pop_front() {
+        let base = out.instructions.len();
+        placed.insert(f.id, base);
+        out.functions.push((f.name.clone(), base));
+        out.instructions.extend_from_slice(&f.instructions);
+        out.func_info.extend(f.func_info.iter().map(|r| FuncInfo {
+            insn: r.insn + base,
+            ..*r
+        }));
+        out.line_info.extend(f.line_info.iter().map(|r| LineInfo {
+            insn: r.insn + base,
+            ..*r
+        }));
+        out.core_relocations
+            .extend(f.core_relocations.iter().map(|r| CoreRelocation {
+                insn: r.insn + base,
+                ..r.clone()
+            }));
+        for r in &f.relocations {
+            let insn = r.insn + base;
+            match &r.target {
+                Reference::Map { map } => out.map_references.push(MapReference {
+                    insn,
+                    map: map.clone(),
+                    kind: MapReferenceKind::Fd,
+                }),
+                Reference::MapValue { map, offset } => out.map_references.push(MapReference {
+                    insn,
+                    map: map.clone(),
+                    kind: MapReferenceKind::Value { offset: *offset },
+                }),
+                Reference::Extern { symbol, kind } => out.externs.push(ExternReference {
+                    insn,
+                    symbol: symbol.clone(),
+                    kind: *kind,
+                }),
+                Reference::Call { target } | Reference::FunctionPointer { target } => {
+                    let is_call = matches!(r.target, Reference::Call { .. });
+                    fixups.push((insn, *target, is_call));
+                    let queued =
+                        placed.contains_key(target) || queue.iter().any(|q| q.id == *target);
+                    if !queued {
+                        let callee =
+                            obj.function(*target)
+                                .ok_or_else(|| ElfError::BadCallTarget {
+                                    section: f.section.clone(),
+                                    insn: r.insn,
+                                    target_section: target.section.to_string(),
+                                    target: target.insn as i64,
+                                })?;
+                        queue.push_back(callee);
+                    }
+                }
+            }
+        }
+    }
+    let total = out.instructions.len();
+    let too_large = || ElfError::ProgramTooLarge {
+        program: name.to_string(),
+        insns: total,
+    };
+    if i32::try_from(out.instructions.len()).is_err() {
+        return Err(too_large());
+    }
+    for (insn, target, is_call) in fixups {
+        let dest = *placed.get(&target).ok_or_else(too_large)?;
+        let rel = dest as i64 - insn as i64 - 1;
+        let slot = out.instructions.get_mut(insn).ok_or_else(too_large)?;
+        slot.imm = i32::try_from(rel).map_err(|_| too_large())?;
+        if is_call {
+            slot.code = OPCODE_CALL;
+            slot.src = uapi::BPF_PSEUDO_CALL as u8;
+        } else {
+            slot.src = uapi::BPF_PSEUDO_FUNC as u8;
+            if let Some(next) = out.instructions.get_mut(insn + 1) {
+                next.imm = 0;
+            }
+        }
+    }
+    out.func_info.sort_by_key(|r| r.insn);
+    out.line_info.sort_by_key(|r| r.insn);
+    Ok(out)
+}
+
+impl LinkedProgram {
+    /// Writes map fds into the instructions that refer to maps: `BPF_PSEUDO_MAP_FD` with the fd,
+    /// or `BPF_PSEUDO_MAP_VALUE` with the fd and the offset in the value.
+    ///
+    /// `map_fd` maps a map's name to its fd; the loader passes real fds, a test any numbers. Can
+    /// be called again (with other fds) on the same program.
+    ///
+    /// Fails when a map has no fd, and for what this crate cannot resolve yet: `__kconfig` and
+    /// other extern symbols, and CO-RE relocations.
+    pub fn relocate(&mut self, map_fd: impl Fn(&str) -> Option<i32>) -> Result<()> {
+        if let Some(e) = self.externs.first() {
+            return Err(match e.kind {
+                ExternKind::Kconfig => ElfError::KconfigUnsupported {
+                    program: self.name.clone(),
+                    symbol: e.symbol.clone(),
+                },
+                _ => ElfError::ExternUnsupported {
+                    program: self.name.clone(),
+                    symbol: e.symbol.clone(),
+                },
+            });
+        }
+        if !self.core_relocations.is_empty() {
+            return Err(ElfError::CoreUnsupported {
+                program: self.name.clone(),
+                count: self.core_relocations.len(),
+            });
+        }
+        for r in &self.map_references {
+            let fd = map_fd(&r.map).ok_or_else(|| ElfError::MissingMapFd {
+                program: self.name.clone(),
+                map: r.map.clone(),
+            })?;
+            let not_ld = |opcode| ElfError::NotLoadImm64 {
+                program: self.name.clone(),
+                insn: r.insn,
+                opcode,
+            };
+            let first = self
+                .instructions
+                .get(r.insn)
+                .copied()
+                .ok_or_else(|| not_ld(0))?;
+            if !first.is_ld_imm64() || r.insn + 1 >= self.instructions.len() {
+                return Err(not_ld(first.code));
+            }
+            let (src, offset) = match r.kind {
+                MapReferenceKind::Fd => (uapi::BPF_PSEUDO_MAP_FD, 0),
+                MapReferenceKind::Value { offset } => (uapi::BPF_PSEUDO_MAP_VALUE, offset as i32),
+            };
+            if let Some(i) = self.instructions.get_mut(r.insn) {
+                i.src = src as u8;
+                i.imm = fd;
+            }
+            if let Some(i) = self.instructions.get_mut(r.insn + 1) {
+                i.imm = offset;
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of the maps the program uses, each once, in first-use order.
+    pub fn maps(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in &self.map_references {
+            if !out.contains(&r.map.as_str()) {
+                out.push(&r.map);
+            }
+        }
+        out
+    }
+
+    /// The instructions as bytes, in the object's byte order.
+    pub fn bytes(&self) -> Vec<u8> {
+        encode_all(&self.instructions, self.endianness)
+    }
+}

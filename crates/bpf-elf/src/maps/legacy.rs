@@ -1,0 +1,223 @@
+//! The legacy `maps` section: an array of fixed-size records, one per map symbol.
+//!
+//! Record layouts, told apart by the record size (derived from the section size and its map
+//! symbols, never assumed):
+//!
+//! | size | layout |
+//! | --- | --- |
+//! | 20 | classic `struct bpf_map_def`: type, key_size, value_size, max_entries, map_flags |
+//! | 40 | goebpf's `bpf_map_def`: the five fields, padding, `void *inner_map_def` at 24 and `const char *persistent_path` at 32, both filled by `.relmaps` relocations |
+//! | 36 | iproute2's `bpf_elf_map`: the five fields, id, pinning (2 = global namespace), inner_id, inner_idx |
+//! | other ≥ 20 | the five fields; any non-zero byte past them is an error |
+//!
+//! A pointer field is read from its relocation: the target is the symbol's value plus the addend
+//! stored in the field itself. That covers both conventions clang has used: the addend in the
+//! field with a section symbol (older clang, and string literals), or the symbol's own value with
+//! a zero field (clang 14 and later for `&map`).
+
+use crate::elf::{RawElf, RawSection, R_BPF_64_64, R_BPF_64_ABS64};
+use crate::error::{ElfError, Result};
+use crate::maps::{map_type, MapOrigin, MapSpec, Pinning};
+
+const CLASSIC_SIZE: usize = 20;
+const GOEBPF_SIZE: usize = 40;
+const IPROUTE2_SIZE: usize = 36;
+const GOEBPF_INNER: usize = 24;
+const GOEBPF_PATH: usize = 32;
+/// iproute2's `PIN_GLOBAL_NS`.
+const IPROUTE2_PIN_GLOBAL: u32 = 2;
+
+fn size_err(section: &RawSection<'_>, reason: String) -> ElfError {
+    ElfError::MapRecordSize {
+        section: section.name.clone(),
+        reason,
+    }
+}
+
+/// The map symbols of the section, sorted by offset, and the record size.
+fn layout<'e>(
+    elf: &'e RawElf<'_>,
+    section: &RawSection<'_>,
+) -> Result<(Vec<(u64, &'e str)>, usize)> {
+    let mut syms: Vec<(u64, &str)> = elf
+        .symbols_in(section.index)
+        .filter(|s| !s.is_section() && !s.name.is_empty() && !s.is_func())
+        .map(|s| (s.value, s.name.as_str()))
+        .collect();
+    syms.sort();
+    syms.dedup_by_key(|s| s.0);
+    let size = section.size as usize;
+    if syms.is_empty() {
+        if size == 0 {
+            return Ok((syms, 0));
+        }
+        return Err(size_err(
+            section,
+            format!("{size} bytes but no map symbols"),
+        ));
+    }
+    let n = syms.len();
+    if size % n != 0 {
+        return Err(size_err(
+            section,
+            format!("{size} bytes do not divide into {n} maps"),
+        ));
+    }
+    let record = size / n;
+    if record < CLASSIC_SIZE {
+        return Err(size_err(
+            section,
+            format!(
+                "records of {record} bytes are smaller than the {CLASSIC_SIZE}-byte bpf_map_def"
+            ),
+        ));
+    }
+    for (i, (value, name)) in syms.iter().enumerate() {
+        if *value != (i * record) as u64 {
+            return Err(size_err(
+                section,
+                format!(
+                    "map {name} at offset {value}, expected {} for {record}-byte records",
+                    i * record
+                ),
+            ));
+        }
+    }
+    Ok((syms, record))
+}
+
+/// Parses one legacy maps section.
+pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<MapSpec>> {
+    let (syms, record) = layout(elf, section)?;
+    let e = elf.endian;
+    let data = section.data;
+    let mut maps = Vec::with_capacity(syms.len());
+    for &(offset, name) in &syms {
+        let base = offset as usize;
+        let rec = data
+            .get(base..base + record)
+            .ok_or_else(|| ElfError::Truncated {
+                section: section.name.clone(),
+                offset,
+                needed: record as u64,
+                size: data.len() as u64,
+            })?;
+        let f = |i: usize| e.read_u32(rec, i * 4).unwrap_or(0);
+        let mut spec = MapSpec::new(name, map_type(name, f(0))?, f(1), f(2), f(3));
+        spec.flags = f(4);
+        spec.section = section.name.clone();
+        spec.origin = MapOrigin::Legacy {
+            record_size: record,
+        };
+        let extra = rec.get(CLASSIC_SIZE..).unwrap_or_default();
+        match record {
+            GOEBPF_SIZE => {} // pointers come from relocations
+            IPROUTE2_SIZE => {
+                let (pinning, inner_id, inner_idx) = (f(6), f(7), f(8));
+                if inner_id != 0 || inner_idx != 0 {
+                    return Err(ElfError::InvalidMap {
+                        map: name.to_string(),
+                        reason: "iproute2 inner map ids are not supported".into(),
+                    });
+                }
+                match pinning {
+                    0 => {}
+                    IPROUTE2_PIN_GLOBAL => spec.pinning = Pinning::Path(format!("/sys/fs/bpf/tc/globals/{name}")),
+                    other => {
+                        return Err(ElfError::InvalidMap {
+                            map: name.to_string(),
+                            reason: format!("iproute2 pinning {other} is not supported"),
+                        })
+                    }
+                }
+            }
+            _ if extra.iter().any(|&b| b != 0) => {
+                return Err(ElfError::InvalidMap {
+                    map: name.to_string(),
+                    reason: format!("unknown {record}-byte map definition with non-zero bytes past the {CLASSIC_SIZE}-byte bpf_map_def"),
+                })
+            }
+            _ => {}
+        }
+        maps.push(spec);
+    }
+
+    let mut inner_names: Vec<(usize, String)> = Vec::new();
+    for rel in elf.relocations_for(section.index) {
+        let sym = elf.rel_symbol(&section.name, rel)?;
+        let symbol = elf.symbol_display(sym);
+        let off = rel.offset as usize;
+        if record == 0 || off.checked_add(8).is_none_or(|end| end > data.len()) {
+            return Err(ElfError::RelocationOutOfRange {
+                section: section.name.clone(),
+                offset: rel.offset,
+                size: section.size,
+            });
+        }
+        if rel.r_type != R_BPF_64_ABS64 && rel.r_type != R_BPF_64_64 {
+            return Err(ElfError::BadRelocationType {
+                section: section.name.clone(),
+                offset: rel.offset,
+                symbol,
+                found: rel.r_type,
+                expected: "R_BPF_64_ABS64 (2) or R_BPF_64_64 (1)",
+            });
+        }
+        let (index, field) = (off / record, off % record);
+        let unsupported = |reason: String| ElfError::UnsupportedRelocation {
+            section: section.name.clone(),
+            offset: rel.offset,
+            symbol: symbol.clone(),
+            reason,
+        };
+        if record != GOEBPF_SIZE || (field != GOEBPF_INNER && field != GOEBPF_PATH) {
+            return Err(unsupported(format!(
+                "field at offset {field} of a {record}-byte map record is not a pointer"
+            )));
+        }
+        let addend = e.read_u64(data, off).unwrap_or(0);
+        let target = sym.value.wrapping_add(addend);
+        let target_section = sym
+            .section
+            .and_then(|s| elf.section(s))
+            .ok_or_else(|| unsupported("symbol is not defined in this object".into()))?;
+        if field == GOEBPF_INNER {
+            if target_section.index != section.index {
+                return Err(unsupported(
+                    "inner map pointer does not point into the maps section".into(),
+                ));
+            }
+            let inner = syms
+                .iter()
+                .find(|s| s.0 == target)
+                .ok_or_else(|| unsupported(format!("no map at offset {target}")))?;
+            inner_names.push((index, inner.1.to_string()));
+        } else {
+            let path = target_section
+                .data
+                .get(target as usize..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0).map(|end| &rest[..end]))
+                .ok_or_else(|| {
+                    unsupported(format!(
+                        "no string at offset {target} of {}",
+                        target_section.name
+                    ))
+                })?;
+            let path = String::from_utf8_lossy(path).into_owned();
+            if let Some(m) = maps.get_mut(index) {
+                if !path.is_empty() {
+                    m.pinning = Pinning::Path(path);
+                }
+            }
+        }
+    }
+    for (index, inner) in inner_names {
+        let spec = maps.iter().find(|m| m.name == inner).cloned();
+        if let (Some(m), Some(mut spec)) = (maps.get_mut(index), spec) {
+            spec.origin = MapOrigin::Inner;
+            spec.pinning = Pinning::None;
+            m.inner_map = Some(Box::new(spec));
+        }
+    }
+    Ok(maps)
+}

@@ -1,0 +1,287 @@
+//! Functions and programs: every function symbol of every executable section.
+//!
+//! A *program* is a global function in an executable section other than `.text`; its type comes
+//! from the section name ([`ProgramSection`]). Every other function (all of `.text`, and `static`
+//! functions of program sections) is a *subprogram*, linked into the programs that call it or
+//! take its address. Bounds come from each symbol's own `st_size` (the next symbol is only used
+//! when the size is 0, as in hand-written assembly), so code between functions is never glued to
+//! a program.
+
+use std::collections::BTreeSet;
+
+use bpf_sys::{AttachType, ProgramType};
+
+use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
+use crate::elf::{RawElf, RawSection};
+use crate::error::{ElfError, Result};
+use crate::insn::{decode_all, Instruction, INSN_SIZE};
+use crate::reloc::{self, Reference, Relocation};
+use crate::section::ProgramSection;
+
+/// Identifies a function of an object: its section and first instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FunctionId {
+    pub(crate) section: usize,
+    pub(crate) insn: usize,
+}
+
+impl FunctionId {
+    /// The ELF section index.
+    pub fn section_index(&self) -> usize {
+        self.section
+    }
+
+    /// The first instruction, as an index in the section.
+    pub fn insn(&self) -> usize {
+        self.insn
+    }
+}
+
+/// One function's code, with what it refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    /// The function's name (the symbol).
+    pub name: String,
+    /// The section it lives in.
+    pub section: String,
+    /// Where it lives.
+    pub id: FunctionId,
+    /// Whether the symbol is global (`static` functions are local).
+    pub global: bool,
+    /// Its instructions, unrelocated.
+    pub instructions: Vec<Instruction>,
+    /// Its references to maps, data, other functions and externs; `insn` is relative to the
+    /// function.
+    pub relocations: Vec<Relocation>,
+    /// BTF func_info records (relative to the function).
+    pub func_info: Vec<FuncInfo>,
+    /// BTF line_info records (relative to the function).
+    pub line_info: Vec<LineInfo>,
+    /// CO-RE relocation records (relative to the function), kept for the loader.
+    pub core_relocations: Vec<CoreRelocation>,
+}
+
+/// A program: an entry point the kernel can load, and how to load and attach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// The function's name.
+    pub name: String,
+    /// The ELF section (`SEC("...")`).
+    pub section: String,
+    /// The program type; `Unspec` for an unknown section name, to be set before loading.
+    pub program_type: ProgramType,
+    /// The `expected_attach_type` to load with.
+    pub expected_attach_type: Option<AttachType>,
+    /// What the section name says to attach to (`kprobe/SYM` → `SYM`).
+    pub attach_to: Option<String>,
+    /// Load with `BPF_F_SLEEPABLE`.
+    pub sleepable: bool,
+    /// Load with `BPF_F_XDP_HAS_FRAGS`.
+    pub xdp_frags: bool,
+    /// A return probe (`kretprobe`, `uretprobe`, ...).
+    pub return_probe: bool,
+    /// The object's license.
+    pub license: String,
+    /// The object's `version` section (needed by kprobes on kernels before 5.0).
+    pub kernel_version: Option<u32>,
+    /// The program's own code.
+    pub function: FunctionSpec,
+}
+
+impl ProgramSpec {
+    pub(crate) fn new(function: FunctionSpec, license: &str, kernel_version: Option<u32>) -> Self {
+        let s = ProgramSection::parse(&function.section);
+        ProgramSpec {
+            name: function.name.clone(),
+            section: function.section.clone(),
+            program_type: s.program_type,
+            expected_attach_type: s.expected_attach_type,
+            attach_to: s.attach_to,
+            sleepable: s.sleepable,
+            xdp_frags: s.xdp_frags,
+            return_probe: s.return_probe,
+            license: license.to_string(),
+            kernel_version,
+            function,
+        }
+    }
+
+    /// The program's own instructions (without subprograms).
+    pub fn instructions(&self) -> &[Instruction] {
+        &self.function.instructions
+    }
+}
+
+/// A function symbol's bounds, before relocations are read.
+#[derive(Debug, Clone)]
+pub(crate) struct Bounds {
+    pub name: String,
+    pub global: bool,
+    pub start: usize,
+    pub len: usize,
+}
+
+/// Finds the functions of one executable section.
+pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Bounds>> {
+    let size = section.data.len();
+    if size % INSN_SIZE != 0 {
+        return Err(ElfError::Truncated {
+            section: section.name.clone(),
+            offset: (size - size % INSN_SIZE) as u64,
+            needed: INSN_SIZE as u64,
+            size: size as u64,
+        });
+    }
+    let n = size / INSN_SIZE;
+    let mut syms: Vec<_> = elf
+        .symbols_in(section.index)
+        .filter(|s| s.is_func())
+        .collect();
+    // Aliases at the same address: keep the global one.
+    syms.sort_by_key(|s| (s.value, !s.is_global()));
+    syms.dedup_by_key(|s| s.value);
+    if syms.is_empty() {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // Code without function symbols (hand-written assembly): one function named after the
+        // section.
+        return Ok(vec![Bounds {
+            name: section.name.clone(),
+            global: true,
+            start: 0,
+            len: n,
+        }]);
+    }
+    let mut out: Vec<Bounds> = Vec::with_capacity(syms.len());
+    for (i, s) in syms.iter().enumerate() {
+        let bad = || ElfError::BadFunctionBounds {
+            section: section.name.clone(),
+            symbol: s.name.clone(),
+            offset: s.value,
+            size: s.size,
+            section_size: section.size,
+        };
+        let next = syms.get(i + 1).map(|n| n.value).unwrap_or(size as u64);
+        let end = if s.size == 0 {
+            next
+        } else {
+            s.value.checked_add(s.size).ok_or_else(bad)?
+        };
+        if s.value % INSN_SIZE as u64 != 0
+            || end % INSN_SIZE as u64 != 0
+            || end > size as u64
+            || end <= s.value
+        {
+            return Err(bad());
+        }
+        if out
+            .last()
+            .is_some_and(|prev| prev.start + prev.len > (s.value as usize) / INSN_SIZE)
+        {
+            return Err(bad());
+        }
+        out.push(Bounds {
+            name: s.name.clone(),
+            global: s.is_global(),
+            start: s.value as usize / INSN_SIZE,
+            len: (end - s.value) as usize / INSN_SIZE,
+        });
+    }
+    Ok(out)
+}
+
+/// Builds the functions of one section, with their references.
+pub(crate) fn functions(
+    elf: &RawElf<'_>,
+    ctx: &reloc::Context<'_>,
+    section: &RawSection<'_>,
+    bounds: &[Bounds],
+) -> Result<Vec<FunctionSpec>> {
+    let insns = decode_all(section.data, elf.endian);
+    let mut funcs: Vec<FunctionSpec> = bounds
+        .iter()
+        .map(|b| FunctionSpec {
+            name: b.name.clone(),
+            section: section.name.clone(),
+            id: FunctionId {
+                section: section.index,
+                insn: b.start,
+            },
+            global: b.global,
+            instructions: insns
+                .get(b.start..b.start + b.len)
+                .unwrap_or_default()
+                .to_vec(),
+            relocations: Vec::new(),
+            func_info: Vec::new(),
+            line_info: Vec::new(),
+            core_relocations: Vec::new(),
+        })
+        .collect();
+    let owner = |index: usize| {
+        bounds
+            .iter()
+            .position(|b| index >= b.start && index < b.start + b.len)
+    };
+    let mut relocated = BTreeSet::new();
+    for rel in elf.relocations_for(section.index) {
+        let (index, target) = reloc::resolve(elf, ctx, section, &insns, rel)?;
+        let f = owner(index).ok_or_else(|| ElfError::UnsupportedRelocation {
+            section: section.name.clone(),
+            offset: rel.offset,
+            symbol: String::new(),
+            reason: "relocation outside any function".into(),
+        })?;
+        let (func, b) = (&mut funcs[f], &bounds[f]);
+        if matches!(
+            target,
+            Reference::Map { .. } | Reference::MapValue { .. } | Reference::FunctionPointer { .. }
+        ) && index + 1 >= b.start + b.len
+        {
+            return Err(ElfError::BadInstruction {
+                section: section.name.clone(),
+                offset: rel.offset,
+                symbol: String::new(),
+                expected: "a 64-bit immediate load inside its function",
+                opcode: insns.get(index).map(|i| i.code).unwrap_or(0),
+            });
+        }
+        relocated.insert(index);
+        func.relocations.push(Relocation {
+            insn: index - b.start,
+            target,
+        });
+    }
+    // Calls to static functions of the same section need no relocation: the offset is final.
+    for (f, b) in bounds.iter().enumerate() {
+        for i in b.start..b.start + b.len {
+            let Some(insn) = insns.get(i) else { break };
+            if !insn.is_pseudo_call() || relocated.contains(&i) {
+                continue;
+            }
+            let target = i as i64 + i64::from(insn.imm) + 1;
+            let id = usize::try_from(target)
+                .ok()
+                .map(|t| FunctionId {
+                    section: section.index,
+                    insn: t,
+                })
+                .filter(|id| ctx.function_starts.contains(id))
+                .ok_or_else(|| ElfError::BadCallTarget {
+                    section: section.name.clone(),
+                    insn: i,
+                    target_section: section.name.clone(),
+                    target,
+                })?;
+            funcs[f].relocations.push(Relocation {
+                insn: i - b.start,
+                target: Reference::Call { target: id },
+            });
+        }
+    }
+    for f in &mut funcs {
+        f.relocations.sort_by_key(|r| r.insn);
+    }
+    Ok(funcs)
+}

@@ -1,0 +1,282 @@
+//! Relocations of code sections, read into symbolic references.
+//!
+//! Each ELF relocation of a code section is checked (symbol in range and not null, offset inside
+//! the section and on an instruction, the right relocation type for the right instruction) and
+//! turned into a [`Reference`]: a map, a global data value, a bpf-to-bpf call, a function pointer
+//! or an extern. Linking and relocation ([`crate::link`]) then work on these references only.
+
+use std::collections::{BTreeSet, HashSet};
+
+use bpf_sys::uapi;
+
+use crate::elf::{RawElf, RawRel, RawSection, R_BPF_64_32, R_BPF_64_64};
+use crate::error::{ElfError, Result};
+use crate::insn::{Instruction, INSN_SIZE, OPCODE_CALL};
+use crate::programs::FunctionId;
+
+/// What kind of extern symbol a program uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExternKind {
+    /// A `__kconfig` variable (in the `.kconfig` BTF `DATASEC`).
+    Kconfig,
+    /// A `__ksym` variable.
+    Ksym,
+    /// A kernel function called directly (kfunc).
+    Kfunc,
+}
+
+/// What an instruction refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reference {
+    /// `ld_imm64` of a map: becomes `BPF_PSEUDO_MAP_FD` with the map's fd.
+    Map {
+        /// The map's name.
+        map: String,
+    },
+    /// `ld_imm64` of an address inside a global data map: becomes `BPF_PSEUDO_MAP_VALUE` with
+    /// the map's fd and this offset.
+    MapValue {
+        /// The data map's name (its section, `.rodata`).
+        map: String,
+        /// Offset in the map's value.
+        offset: u32,
+    },
+    /// A bpf-to-bpf call.
+    Call {
+        /// The callee.
+        target: FunctionId,
+    },
+    /// `ld_imm64` of a function's address (a callback for `bpf_loop`, `bpf_for_each_map_elem`,
+    /// timers): becomes `BPF_PSEUDO_FUNC`.
+    FunctionPointer {
+        /// The function.
+        target: FunctionId,
+    },
+    /// A symbol the object does not define.
+    Extern {
+        /// Its name.
+        symbol: String,
+        /// What kind of extern.
+        kind: ExternKind,
+    },
+}
+
+/// A reference at one instruction of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relocation {
+    /// The instruction, relative to the start of its function (or program, once linked).
+    pub insn: usize,
+    /// What it refers to.
+    pub target: Reference,
+}
+
+/// (offset, size, name) of each variable of a `DATASEC`.
+pub(crate) type PlacedVars = Vec<(u64, u64, String)>;
+
+/// What the resolver needs to know about the object.
+pub(crate) struct Context<'a> {
+    /// Legacy map sections: section index → (offset, name) of each map.
+    pub legacy_maps: Vec<(usize, Vec<(u64, String)>)>,
+    /// The BTF `.maps` section index and its maps' (offset, size, name).
+    pub btf_maps: Option<(usize, PlacedVars)>,
+    /// Data section indices that became maps.
+    pub data_sections: HashSet<usize>,
+    /// Names of `__kconfig` externs.
+    pub kconfig: HashSet<String>,
+    /// Function starts: (section index, instruction index).
+    pub function_starts: &'a BTreeSet<FunctionId>,
+}
+
+struct Site<'a> {
+    section: &'a RawSection<'a>,
+    rel: &'a RawRel,
+    symbol: String,
+}
+
+impl Site<'_> {
+    fn bad_insn(&self, expected: &'static str, insn: &Instruction) -> ElfError {
+        ElfError::BadInstruction {
+            section: self.section.name.clone(),
+            offset: self.rel.offset,
+            symbol: self.symbol.clone(),
+            expected,
+            opcode: insn.code,
+        }
+    }
+
+    fn check_type(&self, expected_type: u32, expected: &'static str) -> Result<()> {
+        if self.rel.r_type == expected_type {
+            return Ok(());
+        }
+        Err(ElfError::BadRelocationType {
+            section: self.section.name.clone(),
+            offset: self.rel.offset,
+            symbol: self.symbol.clone(),
+            found: self.rel.r_type,
+            expected,
+        })
+    }
+
+    fn unsupported(&self, reason: String) -> ElfError {
+        ElfError::UnsupportedRelocation {
+            section: self.section.name.clone(),
+            offset: self.rel.offset,
+            symbol: self.symbol.clone(),
+            reason,
+        }
+    }
+}
+
+/// Resolves one relocation of a code section. `insns` are the section's instructions.
+pub(crate) fn resolve(
+    elf: &RawElf<'_>,
+    ctx: &Context<'_>,
+    section: &RawSection<'_>,
+    insns: &[Instruction],
+    rel: &RawRel,
+) -> Result<(usize, Reference)> {
+    let sym = elf.rel_symbol(&section.name, rel)?;
+    let site = Site {
+        section,
+        rel,
+        symbol: elf.symbol_display(sym),
+    };
+    let index = usize::try_from(rel.offset).unwrap_or(usize::MAX) / INSN_SIZE;
+    let insn = match insns.get(index) {
+        Some(i) if rel.offset % INSN_SIZE as u64 == 0 => *i,
+        _ => {
+            return Err(ElfError::RelocationOutOfRange {
+                section: section.name.clone(),
+                offset: rel.offset,
+                size: section.size,
+            })
+        }
+    };
+    let is_ld = insn.is_ld_imm64();
+    if is_ld && insns.get(index + 1).is_none() {
+        return Err(site.bad_insn("a complete 64-bit immediate load", &insn));
+    }
+    let is_call = insn.code == OPCODE_CALL;
+
+    if sym.undefined {
+        if is_ld {
+            site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
+            let kind = if ctx.kconfig.contains(&sym.name) {
+                ExternKind::Kconfig
+            } else {
+                ExternKind::Ksym
+            };
+            return Ok((
+                index,
+                Reference::Extern {
+                    symbol: sym.name.clone(),
+                    kind,
+                },
+            ));
+        }
+        if is_call {
+            site.check_type(R_BPF_64_32, "R_BPF_64_32 (10)")?;
+            return Ok((
+                index,
+                Reference::Extern {
+                    symbol: sym.name.clone(),
+                    kind: ExternKind::Kfunc,
+                },
+            ));
+        }
+        return Err(site.bad_insn("a call or a 64-bit immediate load", &insn));
+    }
+    let target = sym.section.and_then(|s| elf.section(s)).ok_or_else(|| {
+        site.unsupported("absolute or common symbols cannot be referenced".into())
+    })?;
+    let addend = i64::from(insn.imm);
+    let value = i64::try_from(sym.value)
+        .map_err(|_| site.unsupported("symbol value out of range".into()))?;
+
+    if target.is_exec() {
+        let target_insn = if is_call {
+            site.check_type(R_BPF_64_32, "R_BPF_64_32 (10)")?;
+            if u32::from(insn.src) != uapi::BPF_PSEUDO_CALL {
+                return Err(site.bad_insn("a bpf-to-bpf call (src_reg 1)", &insn));
+            }
+            if value % INSN_SIZE as i64 != 0 {
+                return Err(site.unsupported("call target not instruction-aligned".into()));
+            }
+            value / INSN_SIZE as i64 + addend + 1
+        } else if is_ld {
+            site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
+            let byte = value.saturating_add(addend);
+            if byte % INSN_SIZE as i64 != 0 {
+                return Err(site.unsupported("function address not instruction-aligned".into()));
+            }
+            byte / INSN_SIZE as i64
+        } else {
+            return Err(site.bad_insn("a call or a 64-bit immediate load", &insn));
+        };
+        let id = usize::try_from(target_insn)
+            .ok()
+            .map(|insn| FunctionId {
+                section: target.index,
+                insn,
+            })
+            .filter(|id| ctx.function_starts.contains(id))
+            .ok_or_else(|| ElfError::BadCallTarget {
+                section: section.name.clone(),
+                insn: index,
+                target_section: target.name.clone(),
+                target: target_insn,
+            })?;
+        let r = if is_call {
+            Reference::Call { target: id }
+        } else {
+            Reference::FunctionPointer { target: id }
+        };
+        return Ok((index, r));
+    }
+
+    if !is_ld {
+        return Err(site.bad_insn("a 64-bit immediate load", &insn));
+    }
+    site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
+    let offset = value.saturating_add(addend);
+    if let Some((_, maps)) = ctx.legacy_maps.iter().find(|(s, _)| *s == target.index) {
+        let (_, name) = maps
+            .iter()
+            .find(|(o, _)| i64::try_from(*o).ok() == Some(offset))
+            .ok_or_else(|| {
+                site.unsupported(format!("no map at offset {offset} of {}", target.name))
+            })?;
+        return Ok((index, Reference::Map { map: name.clone() }));
+    }
+    if let Some((_, maps)) = ctx.btf_maps.as_ref().filter(|(s, _)| *s == target.index) {
+        let (_, _, name) = maps
+            .iter()
+            .find(|(o, size, _)| {
+                let (o, size) = (*o as i64, *size as i64);
+                offset >= o && offset < o + size.max(1)
+            })
+            .ok_or_else(|| {
+                site.unsupported(format!("no map at offset {offset} of {}", target.name))
+            })?;
+        return Ok((index, Reference::Map { map: name.clone() }));
+    }
+    if ctx.data_sections.contains(&target.index) {
+        let offset = u32::try_from(offset)
+            .ok()
+            .filter(|o| u64::from(*o) <= target.size)
+            .ok_or_else(|| site.unsupported(format!("offset {offset} outside {}", target.name)))?;
+        return Ok((
+            index,
+            Reference::MapValue {
+                map: target.name.clone(),
+                offset,
+            },
+        ));
+    }
+    Err(site.unsupported(format!(
+        "section {} is neither a map section nor global data",
+        target.name
+    )))
+}

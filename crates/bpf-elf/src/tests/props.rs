@@ -1,0 +1,61 @@
+//! Property tests: real objects, truncated or with bytes changed, never make the parser, the
+//! linker or the relocator panic.
+
+use proptest::prelude::*;
+
+use super::object_bytes;
+use crate::ObjectSpec;
+
+/// Everything a loader would do with an object, minus the kernel.
+fn exercise(bytes: &[u8]) {
+    let Ok(obj) = ObjectSpec::parse(bytes) else {
+        return;
+    };
+    for p in &obj.programs {
+        if let Ok(mut linked) = p.link(&obj) {
+            let _ = linked.relocate(|m| Some(m.len() as i32));
+            let _ = linked.bytes();
+        }
+    }
+}
+
+fn corpus() -> Vec<Vec<u8>> {
+    [
+        "xdp_legacy",
+        "xdp_btf",
+        "xdp_init_btf",
+        "globals_btf",
+        "kprobe_btf",
+        "tc_legacy",
+    ]
+    .iter()
+    .flat_map(|s| [object_bytes(s, false), object_bytes(s, true)])
+    .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn truncated_objects_never_panic(which in 0usize..12, cut in any::<prop::sample::Index>()) {
+        let objects = corpus();
+        let bytes = &objects[which % objects.len()];
+        let len = cut.index(bytes.len());
+        exercise(&bytes[..len]);
+        prop_assert!(ObjectSpec::parse(&bytes[..len]).is_err());
+    }
+
+    #[test]
+    fn objects_with_flipped_bytes_never_panic(
+        which in 0usize..12,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16),
+    ) {
+        let objects = corpus();
+        let mut bytes = objects[which % objects.len()].clone();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        exercise(&bytes);
+    }
+}
