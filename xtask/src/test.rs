@@ -75,7 +75,34 @@ fn steps(extra: &[String]) -> Vec<Step<'_>> {
             Box::new(|| host_kernel_tests(extra)),
         ),
         ("vm-test --kernel 6.1", Box::new(|| vm_tests(extra))),
+        ("fuzz the ELF parser", Box::new(fuzz)),
     ]
+}
+
+/// How long CI fuzzes the ELF parser; `BPF_FUZZ_SECONDS` overrides it.
+const FUZZ_SECONDS: u32 = 60;
+
+/// Installs cargo-fuzz when missing, then fuzzes the parser for a bounded time
+/// (`fuzz/run.sh`, seeded with the objects of bpf-progs/).
+fn fuzz() -> Result {
+    let seconds = std::env::var("BPF_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(FUZZ_SECONDS);
+    let installed = cargo()
+        .args(["fuzz", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        cargo_step(&["install", "--locked", "--quiet", "cargo-fuzz"])?;
+    }
+    run_cmd(
+        Command::new("bash")
+            .arg(root().join("fuzz/run.sh"))
+            .arg(seconds.to_string()),
+    )
 }
 
 fn cargo_step(args: &[&str]) -> Result {
