@@ -212,7 +212,6 @@ fn init_script(spec: &Spec<'_>) -> String {
         ("proc", "/proc"),
         ("sysfs", "/sys"),
         ("devtmpfs", "/dev"),
-        ("tmpfs", "/tmp"),
         ("tmpfs", "/run"),
         ("tracefs", "/sys/kernel/tracing"),
         ("debugfs", "/sys/kernel/debug"),
@@ -220,7 +219,9 @@ fn init_script(spec: &Spec<'_>) -> String {
     ] {
         s += &format!("try mount -t {kind} {kind} {dir}\n");
     }
-    s += "try mkdir -p /run/netns\n";
+    // No tmpfs over /tmp: the initramfs is already writable, and a workspace that lives under
+    // /tmp on the host (a fresh clone in CI, say) is copied there at its own path.
+    s += "try mkdir -p /run/netns /tmp\ntry chmod 1777 /tmp\n";
     for module in spec.modules {
         s += &format!("try insmod /{}\n", module_path(module));
     }
