@@ -3,6 +3,9 @@
 //! Run as root: `cargo xtask test` (host, strict) or `cargo xtask vm-test` (qemu).
 
 mod harness;
+mod loader;
+mod programs;
+mod maps;
 mod sys_bpf;
 mod sys_perf;
 
@@ -11,5 +14,8 @@ fn main() -> std::process::ExitCode {
         ("harness", harness::TESTS),
         ("sys_perf", sys_perf::TESTS),
         ("sys_bpf", sys_bpf::TESTS),
+        ("loader", loader::TESTS),
+        ("programs", programs::TESTS),
+        ("maps", maps::TESTS),
     ])
 }

@@ -1,0 +1,691 @@
+//! [`KernelProgram`]: a program's instructions and load settings, and its fd once loaded.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use bpf_elf::{ElfError, Endianness, FuncInfo, Instruction, LineInfo, LinkedProgram, ProgramSpec};
+use bpf_sys::bpf::LogBuf;
+use bpf_sys::prog::{self, ProgLoadAttr};
+use bpf_sys::uapi::{self, bpf_insn};
+use bpf_sys::{AttachType, ProgramType, SysError};
+
+use crate::error::errno::{E2BIG, EINVAL};
+use crate::error::ProgramError;
+use crate::info::ProgramInfo;
+use crate::system::DeferredFreeze;
+use crate::verifier::{self, Attempt, LogGrowth, LogLimits, VerifierError};
+
+/// The object's BTF, shared by its programs: the raw blob (for source locations) and, when the
+/// kernel accepted it, its fd (for `func_info` and `line_info`).
+#[derive(Debug)]
+pub(crate) struct ObjectBtf {
+    pub(crate) raw: Vec<u8>,
+    pub(crate) fd: Option<OwnedFd>,
+}
+
+/// A program array slot to fill with the program once it is loaded (`.values` of a BTF
+/// `PROG_ARRAY`).
+#[derive(Debug)]
+pub(crate) struct ProgramSlot {
+    pub(crate) map: String,
+    pub(crate) fd: OwnedFd,
+    pub(crate) index: u32,
+}
+
+/// What `BPF_PROG_LOAD` gets for one load configuration.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    btf: bool,
+    attach_type: Option<AttachType>,
+}
+
+/// A failed configuration: the call's error, the log, whether it was cut.
+#[derive(Debug)]
+struct Failure {
+    source: SysError,
+    log: String,
+    truncated: bool,
+}
+
+/// Whether a load that failed with `errno` while passing an expected attach type is tried again
+/// without one (goebpf's fallback: kernels that do not know the attach type, or that do not
+/// take one for this program type, answer `EINVAL`).
+pub fn retry_without_attach_type(errno: Option<i32>, attach_type: Option<AttachType>) -> bool {
+    attach_type.is_some() && errno == Some(EINVAL)
+}
+
+/// Whether a load that failed with `errno` while passing BTF func_info/line_info is tried again
+/// without them (kernels that refuse the object's BTF records answer `EINVAL` or `E2BIG`).
+pub fn retry_without_btf(errno: Option<i32>, had_btf: bool) -> bool {
+    had_btf && matches!(errno, Some(EINVAL) | Some(E2BIG))
+}
+
+/// A BPF program: what to load and how, and its fd once loaded.
+///
+/// Built by [`crate::KernelSystem`] from an object (linked, relocated, with BTF line info), by
+/// [`KernelProgram::new`] from raw instructions, or opened from the kernel
+/// ([`KernelProgram::from_pin`], [`KernelProgram::from_id`]). [`KernelProgram::load`] verifies
+/// and loads it: the fd is closed when the program is dropped or [`KernelProgram::close`]d.
+///
+/// Loading sends the name (cut to 15 bytes), the license, the running kernel's version (which
+/// kprobes needed before Linux 5.0), the expected attach type (dropped on `EINVAL`, as goebpf
+/// does), and the object's BTF func_info and line_info when the kernel took the BTF (dropped on
+/// `EINVAL`/`E2BIG`). The verifier log is asked for only when a load fails, and grows in a
+/// bounded way ([`LogGrowth`]); a rejection is a [`VerifierError`].
+///
+/// ```no_run
+/// use bpf_attach::{KernelProgram, ProgramType};
+/// use bpf_elf::Instruction;
+///
+/// // r0 = 2 (XDP_PASS); exit
+/// let insns = [
+///     Instruction { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 },
+///     Instruction { code: 0x95, ..Default::default() },
+/// ];
+/// let mut p = KernelProgram::new("pass", ProgramType::Xdp, &insns, "GPL");
+/// p.load()?;
+/// # Ok::<(), bpf_attach::ProgramError>(())
+/// ```
+#[derive(Debug)]
+pub struct KernelProgram {
+    name: String,
+    section: String,
+    program_type: ProgramType,
+    expected_attach_type: Option<AttachType>,
+    license: String,
+    kernel_version: Option<u32>,
+    prog_flags: u32,
+    insns: Vec<bpf_insn>,
+    func_info: Vec<FuncInfo>,
+    line_info: Vec<LineInfo>,
+    btf: Option<Arc<ObjectBtf>>,
+    log_limits: LogLimits,
+    slots: Vec<ProgramSlot>,
+    fd: Option<OwnedFd>,
+    verifier_log: Option<String>,
+    dropped_btf: bool,
+    dropped_attach_type: bool,
+    unavailable: Option<Arc<ElfError>>,
+    freezes: Vec<Arc<DeferredFreeze>>,
+}
+
+impl KernelProgram {
+    /// A program from raw instructions (in the host's byte order), not loaded.
+    pub fn new(
+        name: impl Into<String>,
+        program_type: ProgramType,
+        insns: &[Instruction],
+        license: impl Into<String>,
+    ) -> Self {
+        KernelProgram {
+            name: name.into(),
+            section: String::new(),
+            program_type,
+            expected_attach_type: None,
+            license: license.into(),
+            kernel_version: None,
+            prog_flags: 0,
+            insns: insns.iter().map(Instruction::to_bpf_insn).collect(),
+            func_info: Vec::new(),
+            line_info: Vec::new(),
+            btf: None,
+            log_limits: LogLimits::default(),
+            slots: Vec::new(),
+            fd: None,
+            verifier_log: None,
+            dropped_btf: false,
+            dropped_attach_type: false,
+            unavailable: None,
+            freezes: Vec::new(),
+        }
+    }
+
+    /// A program from its spec and its linked, relocated instructions.
+    pub(crate) fn from_linked(
+        spec: &ProgramSpec,
+        linked: &LinkedProgram,
+        btf: Option<Arc<ObjectBtf>>,
+        log_limits: LogLimits,
+    ) -> Result<Self, ProgramError> {
+        if linked.endianness != Endianness::host() {
+            return Err(ProgramError::Invalid {
+                program: spec.name.clone(),
+                reason: format!(
+                    "the object is {:?}-endian, this machine is not",
+                    linked.endianness
+                ),
+            });
+        }
+        let mut p = KernelProgram::new(
+            spec.name.clone(),
+            spec.program_type,
+            &linked.instructions,
+            spec.license.clone(),
+        );
+        p.section = spec.section.clone();
+        p.expected_attach_type = spec.expected_attach_type;
+        p.kernel_version = None;
+        if spec.sleepable {
+            p.prog_flags |= uapi::BPF_F_SLEEPABLE;
+        }
+        if spec.xdp_frags {
+            p.prog_flags |= uapi::BPF_F_XDP_HAS_FRAGS;
+        }
+        if btf.is_some() {
+            p.func_info = linked.func_info.clone();
+            p.line_info = linked.line_info.clone();
+        }
+        p.btf = btf;
+        p.log_limits = log_limits;
+        Ok(p)
+    }
+
+    /// A program already in the kernel, from its fd; its name and type come from the kernel.
+    pub fn from_fd(fd: OwnedFd) -> Result<Self, ProgramError> {
+        let info = ProgramInfo::from_fd(fd.as_fd())?;
+        let mut p = KernelProgram::new(
+            info.name.clone(),
+            info.program_type.unwrap_or(ProgramType::Unspec),
+            &[],
+            "",
+        );
+        p.fd = Some(fd);
+        Ok(p)
+    }
+
+    /// Opens the program pinned at `path` (goebpf's `GetProgramInfoByPath` opened it the same
+    /// way).
+    pub fn from_pin(path: impl AsRef<Path>) -> Result<Self, ProgramError> {
+        let path = path.as_ref();
+        let fd = bpf_sys::obj::get(path, 0).map_err(|source| ProgramError::Open {
+            what: format!("at {}", path.display()),
+            source,
+        })?;
+        KernelProgram::from_fd(fd)
+    }
+
+    /// Opens the loaded program with this id.
+    pub fn from_id(id: u32) -> Result<Self, ProgramError> {
+        let fd = bpf_sys::obj::prog_fd_by_id(id).map_err(|source| ProgramError::Open {
+            what: format!("with id {id}"),
+            source,
+        })?;
+        KernelProgram::from_fd(fd)
+    }
+
+    /// The program's name (the C function's).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ELF section it came from (empty for raw instructions).
+    pub fn section(&self) -> &str {
+        &self.section
+    }
+
+    /// The program type.
+    pub fn program_type(&self) -> ProgramType {
+        self.program_type
+    }
+
+    /// Sets the program type (for a section name this library does not know).
+    pub fn set_program_type(&mut self, t: ProgramType) {
+        self.program_type = t;
+    }
+
+    /// The expected attach type sent at load.
+    pub fn expected_attach_type(&self) -> Option<AttachType> {
+        self.expected_attach_type
+    }
+
+    /// Sets the expected attach type sent at load.
+    pub fn set_expected_attach_type(&mut self, t: Option<AttachType>) {
+        self.expected_attach_type = t;
+    }
+
+    /// The license.
+    pub fn license(&self) -> &str {
+        &self.license
+    }
+
+    /// Overrides `kern_version` (by default the running kernel's `LINUX_VERSION_CODE`).
+    pub fn set_kernel_version(&mut self, version: u32) {
+        self.kernel_version = Some(version);
+    }
+
+    /// `BPF_F_*` load flags.
+    pub fn flags(&self) -> u32 {
+        self.prog_flags
+    }
+
+    /// Sets the `BPF_F_*` load flags.
+    pub fn set_flags(&mut self, flags: u32) {
+        self.prog_flags = flags;
+    }
+
+    /// The verifier log's level and growth bounds.
+    pub fn log_limits(&self) -> LogLimits {
+        self.log_limits
+    }
+
+    /// Sets the verifier log's level and growth bounds.
+    pub fn set_log_limits(&mut self, limits: LogLimits) {
+        self.log_limits = limits;
+    }
+
+    /// The number of instruction slots (an `ld_imm64` takes two).
+    pub fn insn_count(&self) -> usize {
+        self.insns.len()
+    }
+
+    /// The program's size in bytes (goebpf's `GetSize`).
+    pub fn size(&self) -> usize {
+        self.insns.len() * bpf_elf::INSN_SIZE
+    }
+
+    /// Whether the program is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    /// The fd, once loaded.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|f| f.as_fd())
+    }
+
+    /// The fd, or [`ProgramError::NotLoaded`] naming `operation`.
+    pub fn require_fd(&self, operation: &'static str) -> Result<BorrowedFd<'_>, ProgramError> {
+        self.fd().ok_or_else(|| ProgramError::NotLoaded {
+            program: self.name.clone(),
+            operation,
+        })
+    }
+
+    /// The verifier's log of a successful load, when a log level was asked for
+    /// ([`LogLimits::level`]).
+    pub fn verifier_log(&self) -> Option<&str> {
+        self.verifier_log.as_deref()
+    }
+
+    /// Whether the last load went without the BTF records the kernel refused.
+    pub fn loaded_without_btf(&self) -> bool {
+        self.dropped_btf
+    }
+
+    /// Whether the last load went without the expected attach type the kernel refused.
+    pub fn loaded_without_attach_type(&self) -> bool {
+        self.dropped_attach_type
+    }
+
+    /// Verifies and loads the program.
+    ///
+    /// Errors: [`ProgramError::AlreadyLoaded`] (close it first), [`ProgramError::Verifier`]
+    /// with the log, [`ProgramError::Load`] for a failure the log does not explain (`EPERM`),
+    /// [`ProgramError::Invalid`] for a program that cannot be sent.
+    #[doc(alias = "BPF_PROG_LOAD")]
+    pub fn load(&mut self) -> Result<(), ProgramError> {
+        if self.fd.is_some() {
+            return Err(ProgramError::AlreadyLoaded {
+                program: self.name.clone(),
+            });
+        }
+        if let Some(e) = &self.unavailable {
+            return Err(ProgramError::Relocate {
+                program: self.name.clone(),
+                source: e.clone(),
+            });
+        }
+        let invalid = |reason: &str| ProgramError::Invalid {
+            program: self.name.clone(),
+            reason: reason.to_string(),
+        };
+        if self.insns.is_empty() {
+            return Err(invalid("it has no instructions"));
+        }
+        if self.program_type == ProgramType::Unspec {
+            return Err(invalid(
+                "its program type is unknown (set it for this section name)",
+            ));
+        }
+        let license = CString::new(self.license.as_str())
+            .map_err(|_| invalid("its license contains a NUL byte"))?;
+        for f in &self.freezes {
+            f.freeze()
+                .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
+        }
+        let has_btf = self.btf.as_ref().is_some_and(|b| b.fd.is_some())
+            && !(self.func_info.is_empty() && self.line_info.is_empty());
+
+        let first = Config {
+            btf: has_btf,
+            attach_type: self.expected_attach_type,
+        };
+        let mut result = self.load_config(&license, first);
+        let mut used = first;
+        if let Err(f) = &result {
+            if retry_without_attach_type(f.source.errno(), first.attach_type) {
+                used = Config {
+                    attach_type: None,
+                    ..first
+                };
+                result = self.load_config(&license, used);
+            }
+        }
+        if let Err(f) = &result {
+            if retry_without_btf(f.source.errno(), used.btf) {
+                let plain = Config { btf: false, ..used };
+                if let Ok(ok) = self.load_config(&license, plain) {
+                    used = plain;
+                    result = Ok(ok);
+                }
+            }
+        }
+        match result {
+            Ok((fd, log)) => {
+                self.fd = Some(fd);
+                self.verifier_log = log;
+                self.dropped_btf = has_btf && !used.btf;
+                self.dropped_attach_type =
+                    self.expected_attach_type.is_some() && used.attach_type.is_none();
+                self.fill_slots()
+            }
+            Err(f) => Err(self.failure_error(f)),
+        }
+    }
+
+    fn failure_error(&self, f: Failure) -> ProgramError {
+        if f.log.trim().is_empty() {
+            return ProgramError::Load {
+                program: self.name.clone(),
+                source: f.source,
+            };
+        }
+        let raw = self.btf.as_ref().map(|b| b.raw.as_slice()).unwrap_or(&[]);
+        let line_info = &self.line_info;
+        VerifierError::new(self.name.clone(), f.source, f.log, f.truncated, |insn| {
+            verifier::locate(raw, line_info, insn)
+        })
+        .into()
+    }
+
+    /// Runs the log state machine for one configuration.
+    fn load_config(
+        &self,
+        license: &CString,
+        config: Config,
+    ) -> Result<(OwnedFd, Option<String>), Failure> {
+        let func_info = encode_func_info(&self.func_info);
+        let line_info = encode_line_info(&self.line_info);
+        let mut attr = ProgLoadAttr::new(self.program_type, &self.insns, license);
+        attr.name = &self.name;
+        attr.kern_version = self.kernel_version.unwrap_or_else(running_kernel_version);
+        attr.expected_attach_type = config.attach_type;
+        attr.prog_flags = self.prog_flags;
+        if config.btf {
+            if let Some(fd) = self.btf.as_ref().and_then(|b| b.fd.as_ref()) {
+                attr.prog_btf_fd = Some(fd.as_fd());
+                if !self.func_info.is_empty() {
+                    attr.func_info = &func_info;
+                    attr.func_info_rec_size = FUNC_INFO_SIZE as u32;
+                }
+                if !self.line_info.is_empty() {
+                    attr.line_info = &line_info;
+                    attr.line_info_rec_size = LINE_INFO_SIZE as u32;
+                }
+            }
+        }
+        let mut machine = LogGrowth::new(self.log_limits);
+        let mut last: Option<Attempt> = None;
+        let mut failure: Option<Failure> = None;
+        while let Some(req) = machine.next(last) {
+            if req.size == 0 {
+                match prog::load(&attr, None) {
+                    Ok(fd) => return Ok((fd, None)),
+                    Err(e) => {
+                        last = Some(Attempt {
+                            size: 0,
+                            errno: e.errno(),
+                            true_size: None,
+                        });
+                        failure = Some(Failure {
+                            source: e,
+                            log: String::new(),
+                            truncated: false,
+                        });
+                    }
+                }
+                continue;
+            }
+            let mut buf = vec![0u8; req.size];
+            let mut log = LogBuf::new(&mut buf, req.level);
+            let r = prog::load(&attr, Some(&mut log));
+            let text = log.to_string_lossy();
+            let true_size = log.true_size();
+            match r {
+                Ok(fd) => return Ok((fd, (self.log_limits.level > 0).then_some(text))),
+                Err(e) => {
+                    let errno = e.errno();
+                    last = Some(Attempt {
+                        size: req.size,
+                        errno,
+                        true_size,
+                    });
+                    let truncated = errno == Some(crate::error::errno::ENOSPC);
+                    failure = Some(Failure {
+                        source: e,
+                        log: text,
+                        truncated,
+                    });
+                }
+            }
+        }
+        let mut failure = failure.unwrap_or_else(|| Failure {
+            source: SysError::invalid_input("BPF_PROG_LOAD", "no load attempt was allowed"),
+            log: String::new(),
+            truncated: false,
+        });
+        if failure.truncated {
+            // The log never fit: `ENOSPC` says nothing about the program. Without a log the
+            // kernel gives the verifier's own errno (or loads a program it accepts).
+            match prog::load(&attr, None) {
+                Ok(fd) => return Ok((fd, Some(failure.log))),
+                Err(e) => failure.source = e,
+            }
+        }
+        Err(failure)
+    }
+
+    fn fill_slots(&mut self) -> Result<(), ProgramError> {
+        let Some(fd) = self.fd.as_ref() else {
+            return Ok(());
+        };
+        let value = (raw_fd(fd.as_fd()) as u32).to_ne_bytes();
+        for slot in &self.slots {
+            let map = bpf_sys::map::MapFd::new(&slot.fd).map_err(|source| {
+                ProgramError::ProgramArray {
+                    program: self.name.clone(),
+                    map: slot.map.clone(),
+                    index: slot.index,
+                    source,
+                }
+            })?;
+            map.update(&slot.index.to_ne_bytes(), &value, u64::from(uapi::BPF_ANY))
+                .map_err(|source| ProgramError::ProgramArray {
+                    program: self.name.clone(),
+                    map: slot.map.clone(),
+                    index: slot.index,
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Records why the program could not be linked or relocated; `load` reports it.
+    pub(crate) fn set_unavailable(&mut self, e: ElfError) {
+        self.unavailable = Some(Arc::new(e));
+    }
+
+    pub(crate) fn set_section(&mut self, section: &str) {
+        self.section = section.to_string();
+    }
+
+    /// The object's maps to freeze before the first load (`.rodata`).
+    pub(crate) fn set_freezes(&mut self, freezes: Vec<Arc<DeferredFreeze>>) {
+        self.freezes = freezes;
+    }
+
+    /// Remembers a program array slot to fill once the program is loaded.
+    pub(crate) fn add_slot(&mut self, slot: ProgramSlot) {
+        self.slots.push(slot);
+    }
+
+    /// Pins the loaded program at `path` (on a bpffs).
+    #[doc(alias = "BPF_OBJ_PIN")]
+    pub fn pin(&self, path: impl AsRef<Path>) -> Result<(), ProgramError> {
+        let path = path.as_ref();
+        let fd = self.require_fd("pin")?;
+        bpf_sys::obj::pin(fd, path).map_err(|source| ProgramError::Pin {
+            program: self.name.clone(),
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Removes the pin at `path` (the program stays loaded while something holds it).
+    pub fn unpin(path: impl AsRef<Path>) -> Result<(), ProgramError> {
+        let path = path.as_ref();
+        std::fs::remove_file(path).map_err(|source| ProgramError::Unpin {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Closes the fd (the kernel frees the program when nothing else holds it: a pin, an
+    /// attachment, a program array). A program that is not loaded gives
+    /// [`ProgramError::NotLoaded`].
+    pub fn close(&mut self) -> Result<(), ProgramError> {
+        match self.fd.take() {
+            Some(fd) => {
+                drop(fd);
+                Ok(())
+            }
+            None => Err(ProgramError::NotLoaded {
+                program: self.name.clone(),
+                operation: "close",
+            }),
+        }
+    }
+
+    /// What the kernel says about the loaded program.
+    pub fn info(&self) -> Result<ProgramInfo, ProgramError> {
+        ProgramInfo::from_fd(self.require_fd("read the info of")?)
+    }
+}
+
+const FUNC_INFO_SIZE: usize = 8;
+const LINE_INFO_SIZE: usize = 16;
+
+/// `struct bpf_func_info` records in the host's byte order.
+fn encode_func_info(recs: &[FuncInfo]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(recs.len() * FUNC_INFO_SIZE);
+    for r in recs {
+        out.extend_from_slice(&(r.insn as u32).to_ne_bytes());
+        out.extend_from_slice(&r.type_id.to_ne_bytes());
+    }
+    out
+}
+
+/// `struct bpf_line_info` records in the host's byte order.
+fn encode_line_info(recs: &[LineInfo]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(recs.len() * LINE_INFO_SIZE);
+    for r in recs {
+        for v in [r.insn as u32, r.file_name_off, r.line_off, r.line_col] {
+            out.extend_from_slice(&v.to_ne_bytes());
+        }
+    }
+    out
+}
+
+/// The running kernel's `LINUX_VERSION_CODE`, or 0 when the release cannot be read.
+fn running_kernel_version() -> u32 {
+    bpf_sys::kernel::KernelVersion::current()
+        .map(|v| v.code())
+        .unwrap_or(0)
+}
+
+fn raw_fd(fd: BorrowedFd<'_>) -> i32 {
+    use std::os::fd::AsRawFd;
+    fd.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::errno::{EACCES, EPERM};
+
+    #[test]
+    fn attach_type_is_dropped_only_on_einval_and_only_when_set() {
+        assert!(retry_without_attach_type(
+            Some(EINVAL),
+            Some(AttachType::Xdp)
+        ));
+        assert!(!retry_without_attach_type(
+            Some(EACCES),
+            Some(AttachType::Xdp)
+        ));
+        assert!(!retry_without_attach_type(
+            Some(EPERM),
+            Some(AttachType::Xdp)
+        ));
+        assert!(!retry_without_attach_type(Some(EINVAL), None));
+        assert!(!retry_without_attach_type(None, Some(AttachType::Xdp)));
+    }
+
+    #[test]
+    fn btf_is_dropped_on_einval_or_e2big_when_it_was_sent() {
+        assert!(retry_without_btf(Some(EINVAL), true));
+        assert!(retry_without_btf(Some(E2BIG), true));
+        assert!(!retry_without_btf(Some(EACCES), true));
+        assert!(!retry_without_btf(Some(EINVAL), false));
+    }
+
+    #[test]
+    fn records_encode_in_host_order() {
+        let f = encode_func_info(&[FuncInfo {
+            insn: 3,
+            type_id: 9,
+        }]);
+        assert_eq!(f.len(), 8);
+        assert_eq!(u32::from_ne_bytes(f[..4].try_into().unwrap()), 3);
+        let l = encode_line_info(&[LineInfo {
+            insn: 1,
+            file_name_off: 2,
+            line_off: 3,
+            line_col: 4,
+        }]);
+        assert_eq!(l.len(), 16);
+        assert_eq!(u32::from_ne_bytes(l[12..].try_into().unwrap()), 4);
+    }
+
+    #[test]
+    fn a_program_that_cannot_be_sent_is_refused_before_the_kernel() {
+        let mut p = KernelProgram::new("empty", ProgramType::Xdp, &[], "GPL");
+        assert!(matches!(p.load(), Err(ProgramError::Invalid { .. })));
+        let exit = Instruction {
+            code: 0x95,
+            ..Default::default()
+        };
+        let mut p = KernelProgram::new("unknown", ProgramType::Unspec, &[exit], "GPL");
+        assert!(matches!(p.load(), Err(ProgramError::Invalid { .. })));
+        let mut p = KernelProgram::new("lic", ProgramType::Xdp, &[exit], "G\0PL");
+        assert!(matches!(p.load(), Err(ProgramError::Invalid { .. })));
+        assert!(matches!(
+            p.pin("/sys/fs/bpf/x"),
+            Err(ProgramError::NotLoaded { .. })
+        ));
+        assert!(matches!(p.close(), Err(ProgramError::NotLoaded { .. })));
+        assert_eq!(p.size(), 8);
+    }
+}

@@ -1,0 +1,497 @@
+//! [`KernelSystem`]: goebpf's `System`, the object loader. It creates every map of an object
+//! right away, relocates the programs against them, and keeps the programs ready to load.
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bpf_elf::{Endianness, ObjectSpec, SlotValue};
+use bpf_maps::{CreateOptions, KernelMap, Map, MapError, PinPolicy};
+use bpf_sys::SysError;
+
+use crate::error::{GlobalError, LoadError, ProgramError};
+use crate::globals::{self, GlobalVariable};
+use crate::program::{KernelProgram, ObjectBtf, ProgramSlot};
+use crate::verifier::LogLimits;
+
+/// How [`KernelSystem`] loads an object.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The directory of by-name pins; goebpf `persistent_path`s under `/sys/fs/bpf` are moved
+    /// under it when it is another directory (default `/sys/fs/bpf`).
+    pub pin_root: PathBuf,
+    /// What to do when a map's pin path already holds a map (default: reuse it if compatible).
+    pub pin_policy: PinPolicy,
+    /// Load the object's BTF and send func_info/line_info with the programs (default on; the
+    /// loader goes on without BTF when the kernel refuses it).
+    pub btf: bool,
+    /// The verifier log's level and growth bounds for every program.
+    pub log: LogLimits,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            pin_root: PathBuf::from(bpf_maps::DEFAULT_PIN_ROOT),
+            pin_policy: PinPolicy::Reuse,
+            btf: true,
+            log: LogLimits::default(),
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Sets the pin root.
+    pub fn pin_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.pin_root = root.into();
+        self
+    }
+
+    /// Sets the pin policy.
+    pub fn pin_policy(mut self, policy: PinPolicy) -> Self {
+        self.pin_policy = policy;
+        self
+    }
+
+    /// Turns BTF on or off.
+    pub fn btf(mut self, on: bool) -> Self {
+        self.btf = on;
+        self
+    }
+
+    /// Sets the verifier log level (0: a log only on failure).
+    pub fn log_level(mut self, level: u32) -> Self {
+        self.log.level = level;
+        self
+    }
+}
+
+/// A `.rodata`-style map to freeze when the object's first program loads; shared by the system
+/// and every program of the object.
+#[derive(Debug)]
+pub(crate) struct DeferredFreeze {
+    map: String,
+    fd: OwnedFd,
+    frozen: Mutex<bool>,
+}
+
+impl DeferredFreeze {
+    /// Freezes the map unless already done.
+    pub(crate) fn freeze(&self) -> Result<(), (String, SysError)> {
+        let mut frozen = self.frozen.lock().unwrap_or_else(|e| e.into_inner());
+        if !*frozen {
+            bpf_sys::map::freeze(self.fd.as_fd()).map_err(|e| (self.map.clone(), e))?;
+            *frozen = true;
+        }
+        Ok(())
+    }
+
+    fn is_frozen(&self) -> bool {
+        *self.frozen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a half-done load created; dropping it removes the pins it made (the maps close with
+/// their fds).
+struct Partial {
+    maps: Vec<KernelMap>,
+    pins: Vec<PathBuf>,
+    done: bool,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        for p in &self.pins {
+            if let Err(e) = std::fs::remove_file(p) {
+                log::warn!("cannot remove pin {} after a failed load: {e}", p.display());
+            }
+        }
+    }
+}
+
+/// An object loaded into the kernel: its maps, created, and its programs, relocated and ready
+/// to load (goebpf's `System`).
+///
+/// [`KernelSystem::load_elf`] and [`KernelSystem::load`] are constructors: each load gives a new
+/// system that owns exactly one object's maps and programs (goebpf's `Load` on an existing
+/// system replaced its maps and leaked their fds). Loading:
+///
+/// 1. loads the object's BTF (when [`LoadOptions::btf`]; without it if the kernel refuses);
+/// 2. creates every map in the object's order through [`KernelMap::create`] (goebpf's
+///    normalisation, pins under the pin root with the pin policy; a map of maps gets a
+///    temporary inner map made from its template, so templates come before their users), global
+///    data with its initial bytes; `.rodata` is frozen when the first program loads, so it can
+///    be set by name until then ([`KernelSystem::set_global`]);
+/// 3. fills map-of-maps slots the object declares (`.values`);
+/// 4. links and relocates every program against the maps' fds, and remembers the program-array
+///    slots each program fills once loaded.
+///
+/// A failure at any step closes every map created so far and removes the pins it made.
+/// Programs are loaded by [`KernelProgram::load`] or [`KernelSystem::load_all`]. A program
+/// that cannot be relocated (CO-RE, `__kconfig`) does not fail the load: its own `load()` says
+/// why.
+///
+/// ```no_run
+/// use bpf_attach::{KernelSystem, LoadOptions};
+///
+/// let mut sys = KernelSystem::load_elf_with("xdp.o", &LoadOptions::default().pin_root("/sys/fs/bpf/app"))?;
+/// sys.load_all()?;
+/// for p in sys.programs() {
+///     println!("{} fd {:?}", p.name(), p.fd());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct KernelSystem {
+    spec: ObjectSpec,
+    maps: Vec<KernelMap>,
+    programs: Vec<KernelProgram>,
+    freezes: Vec<Arc<DeferredFreeze>>,
+    btf_loaded: bool,
+}
+
+impl KernelSystem {
+    /// Reads, parses and loads the object at `path` with default options.
+    pub fn load_elf(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        Self::load_elf_with(path, &LoadOptions::default())
+    }
+
+    /// Reads, parses and loads the object at `path`.
+    pub fn load_elf_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Self, LoadError> {
+        let spec = ObjectSpec::from_path(path).map_err(LoadError::Parse)?;
+        Self::from_spec(spec, options)
+    }
+
+    /// Reads an object from `reader` (to its end), parses and loads it with default options.
+    pub fn load(reader: impl Read) -> Result<Self, LoadError> {
+        Self::load_with(reader, &LoadOptions::default())
+    }
+
+    /// Reads an object from `reader`, parses and loads it.
+    pub fn load_with(reader: impl Read, options: &LoadOptions) -> Result<Self, LoadError> {
+        let spec = ObjectSpec::from_reader(reader).map_err(LoadError::Parse)?;
+        Self::from_spec(spec, options)
+    }
+
+    /// Loads a parsed (and possibly edited: map sizes, [`globals::set_spec_global`]) object.
+    pub fn from_spec(spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
+        let btf = load_btf(&spec, options);
+        let btf_fd = btf.as_ref().and_then(|b| b.fd.as_ref()).map(|f| f.as_fd());
+        let mut partial = Partial {
+            maps: Vec::with_capacity(spec.maps.len()),
+            pins: Vec::new(),
+            done: false,
+        };
+        let mut freezes = Vec::new();
+        for m in &spec.maps {
+            let pin = bpf_maps::create::pin_path(m, &options.pin_root);
+            let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
+            let opts = CreateOptions {
+                pin_root: options.pin_root.clone(),
+                pin_policy: options.pin_policy,
+                inner_map: None,
+                btf: btf_fd,
+                defer_freeze: true,
+            };
+            let map = KernelMap::create(m, &opts).map_err(|source| LoadError::Map {
+                map: m.name.clone(),
+                source: Box::new(source),
+            })?;
+            let reused = existed && options.pin_policy == PinPolicy::Reuse;
+            if let (Some(p), false) = (map.pin_path(), existed) {
+                partial.pins.push(p.to_path_buf());
+            }
+            if m.freeze && !reused {
+                let fd = map
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| dup_error(&m.name, e))?;
+                freezes.push(Arc::new(DeferredFreeze {
+                    map: m.name.clone(),
+                    fd,
+                    frozen: Mutex::new(false),
+                }));
+            }
+            partial.maps.push(map);
+        }
+
+        // Map-of-maps slots.
+        for (i, m) in spec.maps.iter().enumerate() {
+            for slot in &m.values {
+                let SlotValue::Map(inner) = &slot.value else {
+                    continue;
+                };
+                let j = position(&spec, inner).ok_or_else(|| LoadError::MissingSlotTarget {
+                    map: m.name.clone(),
+                    index: slot.index,
+                    target: inner.clone(),
+                })?;
+                let outer = &partial.maps[i];
+                let fd = partial.maps[j].as_fd().as_raw_fd() as u32;
+                outer
+                    .update_elem(
+                        &slot_key(outer, slot.index),
+                        &fd.to_ne_bytes(),
+                        bpf_maps::ANY,
+                    )
+                    .map_err(|source| LoadError::MapSlot {
+                        map: m.name.clone(),
+                        index: slot.index,
+                        inner: inner.clone(),
+                        source: Box::new(source),
+                    })?;
+            }
+        }
+
+        // Programs.
+        let maps = &partial.maps;
+        let fd_of = |name: &str| position(&spec, name).map(|i| maps[i].as_fd().as_raw_fd());
+        let mut programs = Vec::with_capacity(spec.programs.len());
+        for p in &spec.programs {
+            let prepared = spec
+                .link(&p.name)
+                .and_then(|mut linked| linked.relocate(fd_of).map(|()| linked));
+            let mut program = match prepared {
+                Ok(linked) => KernelProgram::from_linked(p, &linked, btf.clone(), options.log)
+                    .map_err(|source| LoadError::Program {
+                        program: p.name.clone(),
+                        source,
+                    })?,
+                Err(e) => {
+                    let mut program =
+                        KernelProgram::new(p.name.clone(), p.program_type, &[], p.license.clone());
+                    program.set_unavailable(e);
+                    program
+                }
+            };
+            program.set_section(&p.section);
+            program.set_expected_attach_type(p.expected_attach_type);
+            program.set_freezes(freezes.clone());
+            programs.push(program);
+        }
+
+        // Program-array slots, filled when their program loads.
+        for (i, m) in spec.maps.iter().enumerate() {
+            for slot in &m.values {
+                let SlotValue::Program(name) = &slot.value else {
+                    continue;
+                };
+                let program = programs
+                    .iter_mut()
+                    .find(|p| p.name() == name)
+                    .ok_or_else(|| LoadError::MissingSlotTarget {
+                        map: m.name.clone(),
+                        index: slot.index,
+                        target: name.clone(),
+                    })?;
+                let fd = partial.maps[i]
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| dup_error(&m.name, e))?;
+                program.add_slot(ProgramSlot {
+                    map: m.name.clone(),
+                    fd,
+                    index: slot.index,
+                });
+            }
+        }
+
+        partial.done = true;
+        let maps = std::mem::take(&mut partial.maps);
+        Ok(KernelSystem {
+            btf_loaded: btf.as_ref().is_some_and(|b| b.fd.is_some()),
+            spec,
+            maps,
+            programs,
+            freezes,
+        })
+    }
+
+    /// The object as parsed.
+    pub fn spec(&self) -> &ObjectSpec {
+        &self.spec
+    }
+
+    /// Whether the kernel took the object's BTF.
+    pub fn btf_loaded(&self) -> bool {
+        self.btf_loaded
+    }
+
+    /// The map with this name (goebpf's `GetMapByName`).
+    pub fn map(&self, name: &str) -> Option<&KernelMap> {
+        position(&self.spec, name).map(|i| &self.maps[i])
+    }
+
+    /// The map with this name, to pin or unpin it.
+    pub fn map_mut(&mut self, name: &str) -> Option<&mut KernelMap> {
+        position(&self.spec, name).map(move |i| &mut self.maps[i])
+    }
+
+    /// Every map, in the object's order.
+    pub fn maps(&self) -> impl Iterator<Item = &KernelMap> {
+        self.maps.iter()
+    }
+
+    /// The program with this name (goebpf's `GetProgramByName`).
+    pub fn program(&self, name: &str) -> Option<&KernelProgram> {
+        self.programs.iter().find(|p| p.name() == name)
+    }
+
+    /// The program with this name, to load, pin or close it.
+    pub fn program_mut(&mut self, name: &str) -> Option<&mut KernelProgram> {
+        self.programs.iter_mut().find(|p| p.name() == name)
+    }
+
+    /// Every program, in the object's order.
+    pub fn programs(&self) -> impl Iterator<Item = &KernelProgram> {
+        self.programs.iter()
+    }
+
+    /// Every program, mutable.
+    pub fn programs_mut(&mut self) -> impl Iterator<Item = &mut KernelProgram> {
+        self.programs.iter_mut()
+    }
+
+    /// Loads every program not loaded yet, in the object's order; stops at the first failure
+    /// (the programs loaded before it stay loaded).
+    pub fn load_all(&mut self) -> Result<(), ProgramError> {
+        for p in self.programs.iter_mut().filter(|p| !p.is_loaded()) {
+            p.load()?;
+        }
+        Ok(())
+    }
+
+    /// Every global variable of the object.
+    pub fn globals(&self) -> Vec<GlobalVariable> {
+        globals::spec_globals(&self.spec)
+    }
+
+    /// Reads a global variable from its data map.
+    pub fn global(&self, name: &str) -> Result<Vec<u8>, GlobalError> {
+        let (i, var) = globals::find(&self.spec.maps, name)?;
+        let map = &self.maps[i];
+        let value = read_value(map, &var.name)?;
+        let r = globals::range(&self.spec.maps[i], var, value.len())?;
+        Ok(value[r].to_vec())
+    }
+
+    /// Reads a global variable as a plain-data value of its size.
+    pub fn global_as<T: bytemuck::Pod>(&self, name: &str) -> Result<T, GlobalError> {
+        let bytes = self.global(name)?;
+        if bytes.len() != std::mem::size_of::<T>() {
+            return Err(GlobalError::Size {
+                name: name.to_string(),
+                got: std::mem::size_of::<T>(),
+                expected: bytes.len(),
+            });
+        }
+        Ok(bytemuck::pod_read_unaligned(&bytes))
+    }
+
+    /// Writes a global variable in its data map (read, patch, write back: a program writing
+    /// the same map meanwhile may lose an update). `.rodata` variables can be written until
+    /// the object's first program is loaded, [`GlobalError::Frozen`] after.
+    pub fn set_global(&self, name: &str, value: &[u8]) -> Result<(), GlobalError> {
+        let (i, var) = globals::find(&self.spec.maps, name)?;
+        let spec = &self.spec.maps[i];
+        if value.len() != var.size as usize {
+            return Err(GlobalError::Size {
+                name: var.name.clone(),
+                got: value.len(),
+                expected: var.size as usize,
+            });
+        }
+        let frozen = spec.freeze
+            && self
+                .freezes
+                .iter()
+                .find(|f| f.map == spec.name)
+                .is_none_or(|f| f.is_frozen());
+        if frozen {
+            return Err(GlobalError::Frozen {
+                name: var.name.clone(),
+                section: spec.name.clone(),
+            });
+        }
+        let map = &self.maps[i];
+        let mut current = read_value(map, &var.name)?;
+        let r = globals::range(spec, var, current.len())?;
+        current[r].copy_from_slice(value);
+        map.update_elem(&slot_key(map, 0), &current, bpf_maps::ANY)
+            .map_err(|source| GlobalError::Map {
+                name: var.name.clone(),
+                section: spec.name.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    /// Writes a global variable from a plain-data value of its size.
+    pub fn set_global_as<T: bytemuck::Pod>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), GlobalError> {
+        self.set_global(name, bytemuck::bytes_of(value))
+    }
+}
+
+fn read_value(map: &KernelMap, var: &str) -> Result<Vec<u8>, GlobalError> {
+    let mut value = vec![0u8; map.value_len()];
+    map.lookup_elem(&slot_key(map, 0), &mut value, 0)
+        .map_err(|source| GlobalError::Map {
+            name: var.to_string(),
+            section: map.name().to_string(),
+            source: Box::new(source),
+        })?;
+    Ok(value)
+}
+
+/// The key of slot `index` of an array-like map: the index in the map's key size.
+fn slot_key(map: &dyn Map, index: u32) -> Vec<u8> {
+    let mut key = vec![0u8; map.key_size() as usize];
+    let bytes = index.to_ne_bytes();
+    let n = key.len().min(4);
+    key[..n].copy_from_slice(&bytes[..n]);
+    key
+}
+
+fn position(spec: &ObjectSpec, name: &str) -> Option<usize> {
+    spec.maps.iter().position(|m| m.name == name)
+}
+
+fn dup_error(map: &str, e: std::io::Error) -> LoadError {
+    LoadError::Map {
+        map: map.to_string(),
+        source: Box::new(MapError::Io {
+            op: "duplicate fd",
+            path: PathBuf::new(),
+            source: e,
+        }),
+    }
+}
+
+/// The object's BTF: loaded when asked for and the kernel takes it; the raw bytes are kept
+/// either way for source locations in verifier errors.
+fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<Arc<ObjectBtf>> {
+    let btf = spec.btf.as_ref()?;
+    if spec.endianness != Endianness::host() {
+        return None;
+    }
+    let raw = btf.raw().to_vec();
+    let fd = if options.btf {
+        match bpf_sys::btf::load(&raw, None) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                log::warn!("the kernel refused the object's BTF, loading without it: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Some(Arc::new(ObjectBtf { raw, fd }))
+}

@@ -1,0 +1,786 @@
+//! The byte-level map trait [`Map`], its goebpf-style extension [`MapExt`], and the kernel map
+//! handle [`KernelMap`].
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use bpf_elf::MapSpec;
+use bpf_sys::map::{MapFd, MapLayout};
+use bpf_sys::{uapi, MapType, SysError};
+
+use crate::batch::BatchCursor;
+use crate::convert::{ne_to_u64, KeyValue};
+use crate::error::{MapError, Part};
+use crate::iter::{Entries, Keys};
+
+/// `BPF_ANY`: create or replace.
+pub const ANY: u64 = uapi::BPF_ANY as u64;
+/// `BPF_NOEXIST`: create only (`EEXIST` if the key is there).
+pub const NOEXIST: u64 = uapi::BPF_NOEXIST as u64;
+/// `BPF_EXIST`: replace only (`ENOENT` if the key is missing).
+pub const EXIST: u64 = uapi::BPF_EXIST as u64;
+/// `BPF_F_LOCK`: copy the value under its `bpf_spin_lock`.
+pub const F_LOCK: u64 = uapi::BPF_F_LOCK as u64;
+
+/// A map, byte-level: its metadata and the element operations on byte slices.
+///
+/// Object-safe, so a `&dyn Map` can stand for any map. [`KernelMap`] implements it for maps in
+/// the kernel; `bpf-mock` implements it in memory with the same typed errors and errnos. Keys
+/// are exactly [`Map::key_size`] bytes and values exactly [`Map::value_len`] bytes (per-CPU maps:
+/// one 8-byte-aligned slot per possible CPU); other lengths are a [`MapError::Size`].
+///
+/// The goebpf conversions (`insert`, `lookup_int`, ...) are the provided methods of [`MapExt`],
+/// implemented for every `Map`; the typed views ([`HashMap`](crate::HashMap), ...) take any
+/// `M: Map`, `&M` included.
+pub trait Map: fmt::Debug {
+    /// The map's name (the kernel keeps at most 15 bytes of it).
+    fn name(&self) -> &str;
+    /// The map type.
+    fn map_type(&self) -> MapType;
+    /// Key size in bytes.
+    fn key_size(&self) -> u32;
+    /// Value size in bytes, as created (per CPU, for per-CPU maps).
+    fn value_size(&self) -> u32;
+    /// Capacity.
+    fn max_entries(&self) -> u32;
+    /// `BPF_F_*` flags.
+    fn flags(&self) -> u32;
+    /// Bytes of one value as the element operations copy it: [`Map::value_size`], or for
+    /// per-CPU maps `round_up(value_size, 8) * possible CPUs`.
+    fn value_len(&self) -> usize;
+
+    /// `BPF_MAP_LOOKUP_ELEM`: copies the value of `key` into `value` (`ENOENT` if missing).
+    fn lookup_elem(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), MapError>;
+    /// `BPF_MAP_UPDATE_ELEM` with [`ANY`], [`NOEXIST`] or [`EXIST`] (and [`F_LOCK`]).
+    fn update_elem(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError>;
+    /// `BPF_MAP_DELETE_ELEM` (`ENOENT` if missing; arrays answer `EINVAL`).
+    fn delete_elem(&self, key: &[u8]) -> Result<(), MapError>;
+    /// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (`None`: the first) into `next`;
+    /// `Ok(false)` at the end.
+    fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, MapError>;
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` (queues and stacks with an empty key: pop; hashes since
+    /// Linux 5.14).
+    fn lookup_and_delete_elem(
+        &self,
+        key: &[u8],
+        value: &mut [u8],
+        flags: u64,
+    ) -> Result<(), MapError>;
+
+    /// Whether values hold one slot per possible CPU.
+    fn is_per_cpu(&self) -> bool {
+        bpf_sys::map::is_per_cpu(self.map_type().as_u32())
+    }
+
+    /// The per-CPU slots in one value (1 for other maps).
+    fn value_slots(&self) -> usize {
+        if self.is_per_cpu() {
+            self.value_len() / per_cpu_stride(self.value_size()).max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Queue or stack: pushes `value` (`flags`: [`ANY`], or `BPF_EXIST` to overwrite the
+    /// oldest element when full).
+    fn push_elem(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.update_elem(&[], value, flags)
+    }
+
+    /// Queue or stack: removes the next element into `value` (`ENOENT` when empty).
+    fn pop_elem(&self, value: &mut [u8]) -> Result<(), MapError> {
+        self.lookup_and_delete_elem(&[], value, 0)
+    }
+
+    /// Queue or stack: copies the next element into `value` without removing it.
+    fn peek_elem(&self, value: &mut [u8]) -> Result<(), MapError> {
+        self.lookup_elem(&[], value, 0)
+    }
+
+    /// Batch lookup: copies up to `min(keys.len() / key_len, values.len() / value_len)`
+    /// elements after `cursor` into the packed buffers and returns how many; 0 with
+    /// [`BatchCursor::is_done`] at the end. See [`crate::batch`].
+    ///
+    /// The provided method walks with next key and lookup; [`KernelMap`] uses
+    /// `BPF_MAP_LOOKUP_BATCH` where the kernel has it.
+    fn lookup_batch(
+        &self,
+        cursor: &mut BatchCursor,
+        keys: &mut [u8],
+        values: &mut [u8],
+    ) -> Result<usize, MapError> {
+        crate::batch::fallback_lookup(self, cursor, keys, values, false)
+    }
+
+    /// As [`Map::lookup_batch`], removing the elements it returns.
+    fn lookup_and_delete_batch(
+        &self,
+        cursor: &mut BatchCursor,
+        keys: &mut [u8],
+        values: &mut [u8],
+    ) -> Result<usize, MapError> {
+        crate::batch::fallback_lookup(self, cursor, keys, values, true)
+    }
+
+    /// Batch update of the packed `keys` and `values` (as many elements as `keys` holds);
+    /// returns the count. On failure, [`MapError::Batch`] says how many were applied.
+    fn update_batch(&self, keys: &[u8], values: &[u8], flags: u64) -> Result<usize, MapError> {
+        crate::batch::fallback_update(self, keys, values, flags)
+    }
+
+    /// Batch delete of the packed `keys`; returns the count.
+    fn delete_batch(&self, keys: &[u8]) -> Result<usize, MapError> {
+        crate::batch::fallback_delete(self, keys)
+    }
+}
+
+/// The stride of one per-CPU slot: the value size rounded up to 8.
+pub fn per_cpu_stride(value_size: u32) -> usize {
+    (value_size as usize).div_ceil(8) * 8
+}
+
+macro_rules! forward_map {
+    ($($ty:ty),*) => {$(
+        impl<M: Map + ?Sized> Map for $ty {
+            fn name(&self) -> &str { (**self).name() }
+            fn map_type(&self) -> MapType { (**self).map_type() }
+            fn key_size(&self) -> u32 { (**self).key_size() }
+            fn value_size(&self) -> u32 { (**self).value_size() }
+            fn max_entries(&self) -> u32 { (**self).max_entries() }
+            fn flags(&self) -> u32 { (**self).flags() }
+            fn value_len(&self) -> usize { (**self).value_len() }
+            fn lookup_elem(&self, k: &[u8], v: &mut [u8], f: u64) -> Result<(), MapError> {
+                (**self).lookup_elem(k, v, f)
+            }
+            fn update_elem(&self, k: &[u8], v: &[u8], f: u64) -> Result<(), MapError> {
+                (**self).update_elem(k, v, f)
+            }
+            fn delete_elem(&self, k: &[u8]) -> Result<(), MapError> { (**self).delete_elem(k) }
+            fn get_next_key(&self, k: Option<&[u8]>, n: &mut [u8]) -> Result<bool, MapError> {
+                (**self).get_next_key(k, n)
+            }
+            fn lookup_and_delete_elem(&self, k: &[u8], v: &mut [u8], f: u64) -> Result<(), MapError> {
+                (**self).lookup_and_delete_elem(k, v, f)
+            }
+            fn is_per_cpu(&self) -> bool { (**self).is_per_cpu() }
+            fn value_slots(&self) -> usize { (**self).value_slots() }
+            fn push_elem(&self, v: &[u8], f: u64) -> Result<(), MapError> { (**self).push_elem(v, f) }
+            fn pop_elem(&self, v: &mut [u8]) -> Result<(), MapError> { (**self).pop_elem(v) }
+            fn peek_elem(&self, v: &mut [u8]) -> Result<(), MapError> { (**self).peek_elem(v) }
+            fn lookup_batch(&self, c: &mut BatchCursor, k: &mut [u8], v: &mut [u8]) -> Result<usize, MapError> {
+                (**self).lookup_batch(c, k, v)
+            }
+            fn lookup_and_delete_batch(&self, c: &mut BatchCursor, k: &mut [u8], v: &mut [u8]) -> Result<usize, MapError> {
+                (**self).lookup_and_delete_batch(c, k, v)
+            }
+            fn update_batch(&self, k: &[u8], v: &[u8], f: u64) -> Result<usize, MapError> {
+                (**self).update_batch(k, v, f)
+            }
+            fn delete_batch(&self, k: &[u8]) -> Result<usize, MapError> { (**self).delete_batch(k) }
+        }
+    )*};
+}
+forward_map!(&M, &mut M, Box<M>, std::sync::Arc<M>, std::rc::Rc<M>);
+
+/// Whether goebpf forces `BPF_ANY` on updates of this type (fd arrays: program arrays, perf
+/// event arrays, arrays of maps).
+pub fn forces_any(t: MapType) -> bool {
+    matches!(
+        t,
+        MapType::ProgArray | MapType::PerfEventArray | MapType::ArrayOfMaps
+    )
+}
+
+/// goebpf's map surface on any [`Map`]: keys and values from Rust values ([`KeyValue`]),
+/// lookups as bytes, integers and strings, insert/update/upsert, next key, iteration.
+///
+/// ```no_run
+/// use bpf_maps::{KernelMap, MapExt, MapSpec, MapType};
+///
+/// let map = KernelMap::create(&MapSpec::new("counts", MapType::Hash, 4, 8, 16), &Default::default())?;
+/// map.insert(&7u32, &100u64)?;            // BPF_NOEXIST
+/// assert!(map.insert(&7u32, &1u64).unwrap_err().is_exists());
+/// map.update(&7u32, &101u64)?;            // BPF_EXIST
+/// map.upsert(&8u32, &5u64)?;              // BPF_ANY
+/// assert_eq!(map.lookup_int(&7u32)?, 101);
+/// assert_eq!(map.next_key(None)?.unwrap().len(), 4);
+/// # Ok::<(), bpf_maps::MapError>(())
+/// ```
+pub trait MapExt: Map {
+    /// `key` as exactly [`Map::key_size`] bytes.
+    fn key_bytes<K: KeyValue + ?Sized>(&self, key: &K) -> Result<Vec<u8>, MapError> {
+        crate::convert::to_bytes(key, self.key_size() as usize)
+            .map_err(|e| MapError::convert(self.name(), Part::Key, e))
+    }
+
+    /// `value` as exactly [`Map::value_len`] bytes (for per-CPU maps the whole buffer: a scalar
+    /// lands in CPU 0's slot and every other CPU's slot is zero, as in goebpf).
+    fn value_bytes<V: KeyValue + ?Sized>(&self, value: &V) -> Result<Vec<u8>, MapError> {
+        crate::convert::to_bytes(value, self.value_len())
+            .map_err(|e| MapError::convert(self.name(), Part::Value, e))
+    }
+
+    /// The value of `key` as raw bytes: [`Map::value_len`] of them (per-CPU: one 8-byte-aligned
+    /// slot per possible CPU). A missing key is an error with [`MapError::is_not_found`].
+    fn lookup<K: KeyValue + ?Sized>(&self, key: &K) -> Result<Vec<u8>, MapError> {
+        let k = self.key_bytes(key)?;
+        let mut v = vec![0u8; self.value_len()];
+        self.lookup_elem(&k, &mut v, 0)?;
+        Ok(v)
+    }
+
+    /// The value of `key` as a native-endian (little-endian) unsigned integer; for per-CPU maps
+    /// the sum over every CPU, stepping by the padded slot (goebpf stepped by the unpadded
+    /// size). Values wider than 8 bytes are [`MapError::Unsupported`].
+    fn lookup_u64<K: KeyValue + ?Sized>(&self, key: &K) -> Result<u64, MapError> {
+        let size = self.value_size() as usize;
+        if size > 8 {
+            return Err(self.unsupported("lookup as integer (value wider than 8 bytes)"));
+        }
+        let v = self.lookup(key)?;
+        let stride = if self.is_per_cpu() {
+            per_cpu_stride(self.value_size())
+        } else {
+            size
+        };
+        let mut sum = 0u64;
+        for slot in v.chunks(stride.max(1)) {
+            sum = sum.wrapping_add(ne_to_u64(&slot[..size.min(slot.len())]).unwrap_or(0));
+        }
+        Ok(sum)
+    }
+
+    /// [`MapExt::lookup_u64`] cast to `i64`, as goebpf's `LookupInt` (no sign extension of
+    /// narrower values: a 4-byte `-1` reads as `4294967295`).
+    fn lookup_int<K: KeyValue + ?Sized>(&self, key: &K) -> Result<i64, MapError> {
+        self.lookup_u64(key).map(|v| v as i64)
+    }
+
+    /// The value of `key` up to its first NUL, as a string (invalid UTF-8 replaced). Per-CPU
+    /// maps are [`MapError::Unsupported`], as in goebpf.
+    fn lookup_string<K: KeyValue + ?Sized>(&self, key: &K) -> Result<String, MapError> {
+        if self.is_per_cpu() {
+            return Err(self.unsupported("lookup as string"));
+        }
+        let v = self.lookup(key)?;
+        Ok(bpf_sys::util::nul_terminated_string_lossy(&v).into_owned())
+    }
+
+    /// Adds `key` (`BPF_NOEXIST`: [`MapError::is_exists`] if it is there; `BPF_ANY` for fd
+    /// arrays, as goebpf forces).
+    fn insert<K: KeyValue + ?Sized, V: KeyValue + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), MapError> {
+        self.put(key, value, NOEXIST)
+    }
+
+    /// Replaces the value of `key` (`BPF_EXIST`: [`MapError::is_not_found`] if it is missing;
+    /// `BPF_ANY` for fd arrays).
+    fn update<K: KeyValue + ?Sized, V: KeyValue + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), MapError> {
+        self.put(key, value, EXIST)
+    }
+
+    /// Sets `key` to `value` whether or not it exists (`BPF_ANY`).
+    fn upsert<K: KeyValue + ?Sized, V: KeyValue + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), MapError> {
+        self.put(key, value, ANY)
+    }
+
+    /// Update with explicit flags ([`ANY`], [`NOEXIST`], [`EXIST`]); fd arrays force [`ANY`].
+    fn put<K: KeyValue + ?Sized, V: KeyValue + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        flags: u64,
+    ) -> Result<(), MapError> {
+        let k = self.key_bytes(key)?;
+        let v = self.value_bytes(value)?;
+        let flags = if forces_any(self.map_type()) {
+            ANY
+        } else {
+            flags
+        };
+        self.update_elem(&k, &v, flags)
+    }
+
+    /// Removes `key` ([`MapError::is_not_found`] if it is missing).
+    fn delete<K: KeyValue + ?Sized>(&self, key: &K) -> Result<(), MapError> {
+        let k = self.key_bytes(key)?;
+        self.delete_elem(&k)
+    }
+
+    /// The key after `key` (`None`: the first key, Linux 4.12), `None` at the end. A key that
+    /// is not in a hash map restarts the walk at the first key (kernel semantics).
+    fn next_key(&self, key: Option<&dyn KeyValue>) -> Result<Option<Vec<u8>>, MapError> {
+        let k = key.map(|k| self.key_bytes(k)).transpose()?;
+        let mut next = vec![0u8; self.key_size() as usize];
+        Ok(self.get_next_key(k.as_deref(), &mut next)?.then_some(next))
+    }
+
+    /// [`MapExt::next_key`] up to its first NUL, as a string.
+    fn next_key_string(&self, key: Option<&dyn KeyValue>) -> Result<Option<String>, MapError> {
+        Ok(self
+            .next_key(key)?
+            .map(|k| bpf_sys::util::nul_terminated_string_lossy(&k).into_owned()))
+    }
+
+    /// [`MapExt::next_key`] as a native-endian unsigned integer, parsed with the key size
+    /// (goebpf parsed it with the value size). Keys wider than 8 bytes are
+    /// [`MapError::Unsupported`].
+    fn next_key_u64(&self, key: Option<&dyn KeyValue>) -> Result<Option<u64>, MapError> {
+        if self.key_size() > 8 {
+            return Err(self.unsupported("next key as integer (key wider than 8 bytes)"));
+        }
+        Ok(self.next_key(key)?.and_then(|k| ne_to_u64(&k)))
+    }
+
+    /// [`MapExt::next_key_u64`] cast to `i64`.
+    fn next_key_int(&self, key: Option<&dyn KeyValue>) -> Result<Option<i64>, MapError> {
+        Ok(self.next_key_u64(key)?.map(|k| k as i64))
+    }
+
+    /// Every key, as bytes (see [`Keys`] for how changes during the walk are handled).
+    fn keys(&self) -> Keys<&Self> {
+        Keys::new(self)
+    }
+
+    /// Every key with its value, as bytes; keys deleted between the walk and the lookup are
+    /// skipped.
+    fn entries(&self) -> Entries<&Self> {
+        Entries::new(self)
+    }
+
+    /// Every element, read with batch lookups until the walk is done (see
+    /// [`crate::batch::lookup_all`]).
+    fn lookup_batch_all(&self) -> Result<Vec<crate::batch::Entry>, MapError> {
+        crate::batch::lookup_all(self)
+    }
+
+    #[doc(hidden)]
+    fn unsupported(&self, op: &'static str) -> MapError {
+        MapError::Unsupported {
+            op,
+            map: self.name().to_string(),
+            map_type: self.map_type(),
+        }
+    }
+}
+
+impl<M: Map + ?Sized> MapExt for M {}
+
+/// A map in the kernel: an owned fd with the map's name, type, sizes and id.
+///
+/// Create one from a spec ([`KernelMap::create`]) or open an existing map by fd
+/// ([`KernelMap::from_fd`]), id ([`KernelMap::from_id`]) or pin ([`KernelMap::from_pin`]). The
+/// map is closed when dropped; a pinned map stays in the kernel until its pin is removed.
+/// Maps need Linux 3.19 (each type its own version: see [`KernelMap::create`]).
+///
+/// ```no_run
+/// use bpf_maps::{KernelMap, Map, MapExt};
+///
+/// let map = KernelMap::from_pin("/sys/fs/bpf/txcnt")?;
+/// println!("{} id {} {:?} {}/{}", map.name(), map.id(), map.map_type(), map.key_size(), map.value_size());
+/// let total = map.lookup_u64(&0u32)?; // per-CPU: summed over every possible CPU
+/// # Ok::<(), bpf_maps::MapError>(())
+/// ```
+#[derive(Debug)]
+pub struct KernelMap {
+    pub(crate) fd: MapFd<OwnedFd>,
+    pub(crate) name: String,
+    pub(crate) map_type: MapType,
+    pub(crate) id: u32,
+    pub(crate) pinned: Option<PathBuf>,
+    pub(crate) template: MapSpec,
+}
+
+impl KernelMap {
+    /// Wraps a map fd, reading the map's metadata from the kernel (goebpf's
+    /// `NewMapFromExistingMapByFd`).
+    pub fn from_fd(fd: OwnedFd) -> Result<Self, MapError> {
+        let what = format!("fd {}", fd.as_raw_fd());
+        let fd = MapFd::new(fd).map_err(|source| MapError::Open { what, source })?;
+        Self::from_map_fd(fd, None)
+    }
+
+    /// Opens the map with kernel id `id` (`BPF_MAP_GET_FD_BY_ID`, needs CAP_SYS_ADMIN).
+    pub fn from_id(id: u32) -> Result<Self, MapError> {
+        let what = format!("id {id}");
+        let fd = bpf_sys::obj::map_fd_by_id(id, 0).map_err(|source| MapError::Open {
+            what: what.clone(),
+            source,
+        })?;
+        let fd = MapFd::new(fd).map_err(|source| MapError::Open { what, source })?;
+        Self::from_map_fd(fd, None)
+    }
+
+    /// Opens the map pinned at `path` (`BPF_OBJ_GET`).
+    pub fn from_pin(path: impl AsRef<Path>) -> Result<Self, MapError> {
+        let path = path.as_ref();
+        let what = format!("path {path:?}");
+        let fd = bpf_sys::obj::get(path, 0).map_err(|source| MapError::Open {
+            what: what.clone(),
+            source,
+        })?;
+        let fd = MapFd::new(fd).map_err(|source| MapError::Open { what, source })?;
+        let mut map = Self::from_map_fd(fd, Some(path.to_path_buf()))?;
+        map.template.pinning = bpf_elf::Pinning::Path(path.to_string_lossy().into_owned());
+        Ok(map)
+    }
+
+    pub(crate) fn from_map_fd(
+        fd: MapFd<OwnedFd>,
+        pinned: Option<PathBuf>,
+    ) -> Result<Self, MapError> {
+        let info = bpf_sys::obj::map_info(fd.fd()).map_err(|source| MapError::Open {
+            what: format!("fd {}", fd.fd().as_raw_fd()),
+            source,
+        })?;
+        let info = MapInfo::from_raw(&info);
+        let map_type = MapType::try_from(info.type_raw).map_err(|raw| MapError::UnknownType {
+            map: info.name.clone(),
+            raw,
+        })?;
+        let mut template = MapSpec::new(
+            &info.name,
+            map_type,
+            info.key_size,
+            info.value_size,
+            info.max_entries,
+        );
+        template.flags = info.flags;
+        template.map_extra = info.map_extra;
+        Ok(KernelMap {
+            fd,
+            name: info.name,
+            map_type,
+            id: info.id,
+            pinned,
+            template,
+        })
+    }
+
+    /// The kernel's id of the map.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The map's info as the kernel reports it now.
+    pub fn info(&self) -> Result<MapInfo, MapError> {
+        map_info(self)
+    }
+
+    /// The sizes the element commands use.
+    pub fn layout(&self) -> &MapLayout {
+        self.fd.layout()
+    }
+
+    /// Where this handle pinned the map, or opened it from.
+    pub fn pin_path(&self) -> Option<&Path> {
+        self.pinned.as_deref()
+    }
+
+    /// `BPF_OBJ_PIN`: pins the map at `path`, which must be on a bpffs
+    /// ([`MapError::NotBpffs`] otherwise); missing directories below the bpffs are created.
+    pub fn pin(&mut self, path: impl AsRef<Path>) -> Result<(), MapError> {
+        let path = path.as_ref();
+        crate::create::pin_fd(&self.name, self.fd.fd(), path)?;
+        self.pinned = Some(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Removes the pin this handle made or was opened from (the map lives on while fds or
+    /// programs hold it). A no-op when not pinned.
+    pub fn unpin(&mut self) -> Result<(), MapError> {
+        if let Some(path) = self.pinned.take() {
+            std::fs::remove_file(&path).map_err(|source| MapError::Io {
+                op: "unpin",
+                path,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `BPF_MAP_FREEZE`: user space may no longer write the map (Linux 5.2).
+    pub fn freeze(&self) -> Result<(), MapError> {
+        self.fd
+            .freeze()
+            .map_err(|e| MapError::op("freeze", &self.name, e))
+    }
+
+    /// The spec this map was created from (for an opened map: its shape from the kernel).
+    pub fn template(&self) -> &MapSpec {
+        &self.template
+    }
+
+    /// A copy of the map's spec to create another map of the same shape (goebpf's
+    /// `CloneTemplate`, typically for new inner maps of a map of maps). Creating it with a pin
+    /// and [`PinPolicy::Reuse`](crate::PinPolicy::Reuse) reopens the pinned map, as in goebpf;
+    /// [`KernelMap::new_inner`] makes a fresh, unpinned map.
+    pub fn clone_template(&self) -> MapSpec {
+        self.template.clone()
+    }
+
+    /// A new, unpinned map of this map's shape (for storing in a map of maps).
+    pub fn new_inner(&self) -> Result<KernelMap, MapError> {
+        let mut spec = self.template.clone();
+        spec.pinning = bpf_elf::Pinning::None;
+        spec.data = None;
+        spec.freeze = false;
+        KernelMap::create(&spec, &Default::default())
+    }
+
+    /// Another handle on the same map (a duplicated fd).
+    pub fn try_clone(&self) -> Result<KernelMap, MapError> {
+        let fd = self
+            .fd
+            .fd()
+            .try_clone_to_owned()
+            .map_err(|source| MapError::Io {
+                op: "dup map fd",
+                path: PathBuf::new(),
+                source,
+            })?;
+        let fd = MapFd::new(fd).map_err(|e| MapError::op("info", &self.name, e))?;
+        Ok(KernelMap {
+            fd,
+            name: self.name.clone(),
+            map_type: self.map_type,
+            id: self.id,
+            pinned: self.pinned.clone(),
+            template: self.template.clone(),
+        })
+    }
+
+    /// Gives the fd back.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd.into_inner()
+    }
+
+    fn sys(&self, op: &'static str) -> impl FnOnce(SysError) -> MapError + '_ {
+        move |e| MapError::op(op, &self.name, e)
+    }
+
+    pub(crate) fn check(&self, part: Part, got: usize) -> Result<(), MapError> {
+        let expected = match part {
+            Part::Key => self.fd.layout().key_size as usize,
+            Part::Value => self.fd.layout().value_len,
+        };
+        if got == expected {
+            Ok(())
+        } else {
+            Err(MapError::size(&self.name, part, got, expected))
+        }
+    }
+}
+
+impl AsFd for KernelMap {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.fd()
+    }
+}
+
+/// The fd number (goebpf's `GetFd`), for values of fd arrays written through [`MapExt`].
+impl AsRawFd for KernelMap {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.fd().as_raw_fd()
+    }
+}
+
+impl Map for KernelMap {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn map_type(&self) -> MapType {
+        self.map_type
+    }
+    fn key_size(&self) -> u32 {
+        self.fd.layout().key_size
+    }
+    fn value_size(&self) -> u32 {
+        self.fd.layout().value_size
+    }
+    fn max_entries(&self) -> u32 {
+        self.fd.layout().max_entries
+    }
+    fn flags(&self) -> u32 {
+        self.fd.layout().map_flags
+    }
+    fn value_len(&self) -> usize {
+        self.fd.layout().value_len
+    }
+
+    fn lookup_elem(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), MapError> {
+        self.check(Part::Key, key.len())?;
+        self.check(Part::Value, value.len())?;
+        self.fd
+            .lookup(key, value, flags)
+            .map_err(self.sys("lookup"))
+    }
+
+    fn update_elem(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.check(Part::Key, key.len())?;
+        self.check(Part::Value, value.len())?;
+        self.fd
+            .update(key, value, flags)
+            .map_err(self.sys("update"))
+    }
+
+    fn delete_elem(&self, key: &[u8]) -> Result<(), MapError> {
+        self.check(Part::Key, key.len())?;
+        self.fd.delete(key).map_err(self.sys("delete"))
+    }
+
+    fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, MapError> {
+        if let Some(k) = key {
+            self.check(Part::Key, k.len())?;
+        }
+        self.check(Part::Key, next.len())?;
+        self.fd.next_key(key, next).map_err(self.sys("next key"))
+    }
+
+    fn lookup_and_delete_elem(
+        &self,
+        key: &[u8],
+        value: &mut [u8],
+        flags: u64,
+    ) -> Result<(), MapError> {
+        self.check(Part::Key, key.len())?;
+        self.check(Part::Value, value.len())?;
+        self.fd
+            .lookup_and_delete(key, value, flags)
+            .map_err(self.sys("lookup and delete"))
+    }
+
+    fn lookup_batch(
+        &self,
+        cursor: &mut BatchCursor,
+        keys: &mut [u8],
+        values: &mut [u8],
+    ) -> Result<usize, MapError> {
+        crate::batch::kernel_lookup(self, cursor, keys, values, false)
+    }
+
+    fn lookup_and_delete_batch(
+        &self,
+        cursor: &mut BatchCursor,
+        keys: &mut [u8],
+        values: &mut [u8],
+    ) -> Result<usize, MapError> {
+        crate::batch::kernel_lookup(self, cursor, keys, values, true)
+    }
+
+    fn update_batch(&self, keys: &[u8], values: &[u8], flags: u64) -> Result<usize, MapError> {
+        crate::batch::kernel_update(self, keys, values, flags)
+    }
+
+    fn delete_batch(&self, keys: &[u8]) -> Result<usize, MapError> {
+        crate::batch::kernel_delete(self, keys)
+    }
+}
+
+/// A map's `bpf_map_info`, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MapInfo {
+    /// The type's number (see [`MapInfo::map_type`]).
+    pub type_raw: u32,
+    /// The kernel id.
+    pub id: u32,
+    /// Key size.
+    pub key_size: u32,
+    /// Value size.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub flags: u32,
+    /// The name (at most 15 bytes).
+    pub name: String,
+    /// The interface it is offloaded to (0: none).
+    pub ifindex: u32,
+    /// The BTF object describing it (0: none).
+    pub btf_id: u32,
+    /// BTF type of the key.
+    pub btf_key_type_id: u32,
+    /// BTF type of the value.
+    pub btf_value_type_id: u32,
+    /// `map_extra`.
+    pub map_extra: u64,
+}
+
+impl MapInfo {
+    /// Decodes the kernel's struct (pure).
+    pub fn from_raw(info: &uapi::bpf_map_info) -> Self {
+        let name: Vec<u8> = info
+            .name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        MapInfo {
+            type_raw: info.type_,
+            id: info.id,
+            key_size: info.key_size,
+            value_size: info.value_size,
+            max_entries: info.max_entries,
+            flags: info.map_flags,
+            name: String::from_utf8_lossy(&name).into_owned(),
+            ifindex: info.ifindex,
+            btf_id: info.btf_id,
+            btf_key_type_id: info.btf_key_type_id,
+            btf_value_type_id: info.btf_value_type_id,
+            map_extra: info.map_extra,
+        }
+    }
+
+    /// The map type, if this build knows it.
+    pub fn map_type(&self) -> Option<MapType> {
+        MapType::try_from(self.type_raw).ok()
+    }
+}
+
+/// The info of any map fd (`BPF_OBJ_GET_INFO_BY_FD`).
+pub fn map_info(map: impl AsFd) -> Result<MapInfo, MapError> {
+    let fd = map.as_fd();
+    bpf_sys::obj::map_info(fd)
+        .map(|i| MapInfo::from_raw(&i))
+        .map_err(|source| MapError::Open {
+            what: format!("fd {}", fd.as_raw_fd()),
+            source,
+        })
+}
+
+/// The info of every map loaded in the system (`BPF_MAP_GET_NEXT_ID`, then each by id; maps
+/// freed during the walk are skipped). Needs CAP_SYS_ADMIN.
+pub fn loaded_maps() -> impl Iterator<Item = Result<MapInfo, MapError>> {
+    bpf_sys::obj::ids(bpf_sys::obj::ObjKind::Map).filter_map(|id| {
+        let id = match id {
+            Ok(id) => id,
+            Err(source) => {
+                return Some(Err(MapError::Open {
+                    what: "next id".into(),
+                    source,
+                }))
+            }
+        };
+        match bpf_sys::obj::map_fd_by_id(id, 0) {
+            Ok(fd) => Some(map_info(&fd)),
+            Err(e) if e.is_errno(crate::error::ENOENT) => None,
+            Err(source) => Some(Err(MapError::Open {
+                what: format!("id {id}"),
+                source,
+            })),
+        }
+    })
+}
