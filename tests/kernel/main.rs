@@ -2,6 +2,7 @@
 //!
 //! Run as root: `cargo xtask test` (host, strict) or `cargo xtask vm-test` (qemu).
 
+mod attach_net;
 mod harness;
 mod loader;
 mod programs;
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
         ("sys_bpf", sys_bpf::TESTS),
         ("loader", loader::TESTS),
         ("programs", programs::TESTS),
+        ("attach_net", attach_net::TESTS),
         ("maps", maps::TESTS),
     ])
 }

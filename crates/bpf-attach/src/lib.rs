@@ -43,3 +43,16 @@ pub use system::{KernelSystem, LoadOptions};
 pub use test_run::{TestRun, TestRunOutput};
 pub use traits::{Program, System};
 pub use verifier::{LogGrowth, LogLimits, SourceLocation, VerifierError};
+
+// Attachments (issue 5, networking), appended by the attach helper so that it compiles; the
+// lead may move these lines.
+mod attach_error;
+mod clsact;
+pub mod link;
+pub mod netlink;
+pub mod socket;
+pub mod tc;
+pub mod xdp;
+
+pub use attach_error::{AttachError, Iface};
+pub use link::{FdLink, Link};

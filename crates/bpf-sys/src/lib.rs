@@ -30,6 +30,7 @@ pub mod map_batch;
 pub mod obj;
 pub mod probe;
 pub mod prog;
+pub mod sock;
 
 // perf_event_open, mmap'd regions.
 pub mod mmap;
