@@ -23,5 +23,12 @@ pub use bpf_sys as sys;
 
 /// The names most programs need.
 pub mod prelude {
+    pub use bpf_attach::{KernelProgram, KernelSystem, Link, Program, System};
+    pub use bpf_maps::{KernelMap, Map, MapExt};
     pub use bpf_sys::{AttachType, MapType, ProgramType};
 }
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
