@@ -4,6 +4,7 @@
 
 mod attach_net;
 mod harness;
+mod perf;
 mod loader;
 mod programs;
 mod maps;
@@ -15,6 +16,7 @@ fn main() -> std::process::ExitCode {
         ("harness", harness::TESTS),
         ("sys_perf", sys_perf::TESTS),
         ("sys_bpf", sys_bpf::TESTS),
+        ("perf", perf::TESTS),
         ("loader", loader::TESTS),
         ("programs", programs::TESTS),
         ("attach_net", attach_net::TESTS),

@@ -35,6 +35,7 @@ pub mod sock;
 // perf_event_open, mmap'd regions.
 pub mod mmap;
 pub mod perf;
+pub mod poll;
 
 // Facts about the running system.
 pub mod cpu;
