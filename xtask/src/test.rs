@@ -71,6 +71,10 @@ fn steps(extra: &[String]) -> Vec<Step<'_>> {
             Box::new(|| cargo_step(&["test", "--workspace", "--exclude", "tests"])),
         ),
         (
+            "build the examples",
+            Box::new(|| cargo_step(&["build", "-p", "ebpf", "--examples"])),
+        ),
+        (
             "kernel tests (host, strict)",
             Box::new(|| host_kernel_tests(extra)),
         ),

@@ -14,7 +14,7 @@ use crate::Result;
 
 /// Debian tools the tests use as an independent view; busybox's applets of the same name
 /// (its `ip` cannot create a veth) are left out.
-const TOOLS: &[&str] = &["ip", "tc", "bpftool"];
+const TOOLS: &[&str] = &["ip", "tc", "bpftool", "setpriv"];
 
 /// Where the test binary goes inside the VM.
 const TEST_BINARY: &str = "bin/kernel-tests";
@@ -49,7 +49,12 @@ pub fn build(spec: &Spec<'_>, out: &Path) -> Result<u64> {
     }
     kernel_config(&mut tree, spec.boot)?;
     bpf_objects(&mut tree)?;
+    example_binaries(&mut tree)?;
     tree.dir(&relative(&root()));
+    // Paths built as `CARGO_MANIFEST_DIR/../..` need the crate directories to exist.
+    for dir in ["crates/ebpf", "tests"] {
+        tree.dir(&relative(&root().join(dir)));
+    }
     tree.file("init", init_script(spec).into_bytes(), 0o755);
     write_gzip(&tree, out)?;
     std::fs::metadata(out)
@@ -82,7 +87,8 @@ fn busybox(tree: &mut Tree) -> Result {
     Ok(())
 }
 
-/// Debian's `ip`, `tc` and `bpftool` under `/usr/sbin`; returns their host paths.
+/// Debian's `ip`, `tc`, `bpftool` and `setpriv` under `/usr/sbin` (ahead of busybox's applets on
+/// `PATH`); returns their host paths.
 fn tools(tree: &mut Tree) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for tool in TOOLS {
@@ -176,6 +182,39 @@ fn bpf_objects(tree: &mut Tree) -> Result {
     let dir = target_dir().join("bpf");
     if dir.is_dir() {
         copy_dir(tree, &dir)?;
+    }
+    Ok(())
+}
+
+/// The facade's example binaries (`target/debug/examples/NAME`, built by `cargo xtask test`
+/// before the kernel tests), at the same absolute path: the kernel tests run them as a user would.
+fn example_binaries(tree: &mut Tree) -> Result {
+    let sources = root().join("crates/ebpf/examples");
+    let built = target_dir().join("debug/examples");
+    let entries = std::fs::read_dir(&sources)
+        .map_err(|e| format!("cannot read {}: {e}", sources.display()))?;
+    for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+        let is_example = path.extension().is_some_and(|e| e == "rs");
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()).filter(|_| is_example) else {
+            continue;
+        };
+        let binary = built.join(stem);
+        if binary.is_file() {
+            // Debug info makes each one ~40 MB; stripped they fit the VM's memory easily.
+            let stripped = target_dir().join("vm").join("examples").join(stem);
+            if let Some(dir) = stripped.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            crate::util::run(
+                Command::new("strip")
+                    .arg("--strip-debug")
+                    .arg("-o")
+                    .arg(&stripped)
+                    .arg(&binary),
+            )?;
+            tree.copy(&relative(&binary), &stripped, 0o755)?;
+        }
     }
     Ok(())
 }
