@@ -3,13 +3,18 @@
 //! Run as root: `cargo xtask test` (host, strict) or `cargo xtask vm-test` (qemu).
 
 mod attach_net;
+#[path = "core.rs"]
+mod co_re;
+mod examples;
 mod harness;
 mod perf;
 mod loader;
 mod programs;
 mod maps;
+mod mock_diff;
 mod sys_bpf;
 mod sys_perf;
+mod tracing;
 
 fn main() -> std::process::ExitCode {
     tests::main(&[
@@ -20,6 +25,10 @@ fn main() -> std::process::ExitCode {
         ("loader", loader::TESTS),
         ("programs", programs::TESTS),
         ("attach_net", attach_net::TESTS),
+        ("examples", examples::TESTS),
         ("maps", maps::TESTS),
+        ("mock_diff", mock_diff::TESTS),
+        ("core", co_re::TESTS),
+        ("tracing", tracing::TESTS),
     ])
 }

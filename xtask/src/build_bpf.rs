@@ -58,8 +58,13 @@ pub fn build() -> Result<PathBuf> {
     }
 
     let root = root();
-    let sources = sources(&root.join("bpf-progs"))?;
+    let mut sources = sources(&root.join("bpf-progs"))?;
     let out_dir = target_dir().join("bpf");
+    // CO-RE programs (`core_*.c`) include a vmlinux.h generated from this machine's BTF.
+    let vmlinux_include = vmlinux_h(&out_dir.join("include"));
+    if vmlinux_include.is_none() {
+        sources.retain(|s| !is_core(s));
+    }
     for (_, sub) in TARGETS {
         let dir = out_dir.join(sub);
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -76,6 +81,7 @@ pub fn build() -> Result<PathBuf> {
             let stem = src.file_stem().expect("a .c file has a stem");
             let obj = out_dir.join(sub).join(stem).with_extension("o");
             let job = Job {
+                include: vmlinux_include.clone().filter(|_| is_core(src)),
                 src: src.clone(),
                 target,
                 dep: obj.with_extension("d"),
@@ -100,6 +106,8 @@ pub fn build() -> Result<PathBuf> {
 
 /// One object to build.
 struct Job {
+    /// `target/bpf/include` (vmlinux.h) for `core_*.c`.
+    include: Option<PathBuf>,
     src: PathBuf,
     target: &'static str,
     obj: PathBuf,
@@ -125,6 +133,11 @@ impl Job {
         cmd.current_dir(root)
             .args(["-target", self.target])
             .args(CFLAGS)
+            .args(
+                self.include
+                    .iter()
+                    .flat_map(|i| [Path::new("-I"), i.as_path()]),
+            )
             .arg("-MD")
             .arg("-MF")
             .arg(&self.dep)
@@ -182,6 +195,38 @@ fn compile(root: &Path, job: &Job) -> Result {
     let obj = job.obj.strip_prefix(root).unwrap_or(&job.obj);
     println!("  compiled {} -> {}", src.display(), obj.display());
     Ok(())
+}
+
+fn is_core(src: &Path) -> bool {
+    src.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("core_"))
+}
+
+/// Generates `dir/vmlinux.h` with `bpftool btf dump file /sys/kernel/btf/vmlinux format c`
+/// unless it exists; `None` (and a note) when bpftool or the kernel's BTF is missing, in which
+/// case the CO-RE programs are not built.
+fn vmlinux_h(dir: &Path) -> Option<PathBuf> {
+    let header = dir.join("vmlinux.h");
+    if header.is_file() {
+        return Some(dir.to_path_buf());
+    }
+    const BTF: &str = "/sys/kernel/btf/vmlinux";
+    if !have("bpftool") || !Path::new(BTF).is_file() {
+        println!("build-bpf: no bpftool or no {BTF}: skipping bpf-progs/core_*.c");
+        return None;
+    }
+    let out = Command::new("bpftool")
+        .args(["btf", "dump", "file", BTF, "format", "c"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    fs::create_dir_all(dir).ok()?;
+    let tmp = header.with_extension("h.tmp");
+    fs::write(&tmp, &out.stdout).ok()?;
+    fs::rename(&tmp, &header).ok()?;
+    println!("  generated {}", header.display());
+    Some(dir.to_path_buf())
 }
 
 /// `bpf-progs/*.c`, sorted.

@@ -64,6 +64,21 @@ pub enum ProgramError {
         /// What is wrong.
         reason: String,
     },
+    /// The verifier rejected the program at an instruction that a CO-RE relocation poisoned
+    /// because the kernel's BTF has no matching type, field or enumerator (libbpf's
+    /// `0xbad2310` call).
+    #[error("program {program}: {relocation}{}, and the verifier reached it", location.as_ref().map(|l| format!(" (at {l})")).unwrap_or_default())]
+    CoreRelocation {
+        /// The program's name.
+        program: String,
+        /// The relocation, with the local type and access string.
+        relocation: Box<bpf_elf::CoreOutcome>,
+        /// The source line of the instruction, from BTF line info.
+        location: Option<crate::verifier::SourceLocation>,
+        /// The verifier's rejection, with the whole log.
+        #[source]
+        source: Box<VerifierError>,
+    },
     /// Linking or relocating the program's instructions failed.
     #[error("cannot relocate program {program}")]
     Relocate {
@@ -158,6 +173,7 @@ impl ProgramError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             ProgramError::Verifier(v) => v.errno(),
+            ProgramError::CoreRelocation { source, .. } => source.errno(),
             ProgramError::Load { source, .. }
             | ProgramError::Pin { source, .. }
             | ProgramError::Open { source, .. }
@@ -175,6 +191,7 @@ impl ProgramError {
     pub fn verifier_error(&self) -> Option<&VerifierError> {
         match self {
             ProgramError::Verifier(v) => Some(v),
+            ProgramError::CoreRelocation { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -56,3 +56,19 @@ pub mod xdp;
 
 pub use attach_error::{AttachError, Iface};
 pub use link::{FdLink, Link};
+
+// Attachments (issue 5, tracing), appended by the tracing helper.
+pub mod elf_sym;
+pub mod kprobe;
+pub mod perf_link;
+mod program_attach;
+pub mod probe_events;
+pub mod tracepoint;
+pub mod uprobe;
+
+pub use perf_link::PerfLink;
+pub use probe_events::{cleanup_probes, list_probes};
+pub use program_attach::{AttachTarget, ProgramAttachError};
+
+// CO-RE (issue 9): the kernel's BTF, BTF feature probes and sanitising.
+pub mod kernel_btf;

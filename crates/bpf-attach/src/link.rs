@@ -6,6 +6,7 @@
 //! | [`XdpLink`] | `bpf_link` or netlink `IFLA_XDP` | detaches (netlink: only if our program is still the one attached) | netlink: [`keep`](crate::xdp::XdpLink::keep); link: pin |
 //! | [`TcLink`] | `cls_bpf` filter over netlink, or TCX | removes exactly its filter (and the clsact qdisc it created, once empty) | `cls_bpf`: [`keep`](crate::tc::TcLink::keep); TCX: pin |
 //! | [`SocketLink`] | `setsockopt` | detaches with the option matching the attach | [`keep`](crate::socket::SocketLink::keep) (lives with the socket) |
+//! | [`PerfLink`] | a perf event (kprobe, uprobe, tracepoint) held by a `bpf_link` or `PERF_EVENT_IOC_SET_BPF` | detaches, closes the perf event, removes the tracefs probe event it made | [`keep`](crate::perf_link::PerfLink::keep) (for the process's life) |
 //!
 //! `Drop` is best effort: a failure is logged with the `log` crate (target `bpf_attach`).
 //! `detach(self)` does the same work and returns the error. A link never needs its program to
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use bpf_sys::link::LinkDetail;
 
 use crate::attach_error::AttachError;
+use crate::perf_link::PerfLink;
 use crate::socket::SocketLink;
 use crate::tc::TcLink;
 use crate::xdp::XdpLink;
@@ -187,8 +189,10 @@ pub enum Link {
     Tc(TcLink),
     /// A socket filter or reuseport program.
     Socket(SocketLink),
-    /// Another `bpf_link`.
+    /// Another `bpf_link` (a raw tracepoint's, among others).
     Fd(FdLink),
+    /// A kprobe, uprobe or tracepoint: a perf event with the program on it.
+    Perf(PerfLink),
 }
 
 impl Link {
@@ -199,6 +203,7 @@ impl Link {
             Link::Tc(l) => l.detach(),
             Link::Socket(l) => l.detach(),
             Link::Fd(l) => l.detach(),
+            Link::Perf(l) => l.detach(),
         }
     }
 
@@ -210,6 +215,7 @@ impl Link {
             Link::Tc(l) => l.keep(),
             Link::Socket(l) => l.keep(),
             Link::Fd(l) => l.keep(),
+            Link::Perf(l) => l.keep(),
         }
     }
 }
@@ -221,6 +227,7 @@ impl fmt::Display for Link {
             Link::Tc(l) => fmt::Display::fmt(l, f),
             Link::Socket(l) => fmt::Display::fmt(l, f),
             Link::Fd(l) => f.write_str(&l.what),
+            Link::Perf(l) => fmt::Display::fmt(l, f),
         }
     }
 }
@@ -240,6 +247,12 @@ impl From<TcLink> for Link {
 impl From<SocketLink> for Link {
     fn from(l: SocketLink) -> Self {
         Link::Socket(l)
+    }
+}
+
+impl From<PerfLink> for Link {
+    fn from(l: PerfLink) -> Self {
+        Link::Perf(l)
     }
 }
 

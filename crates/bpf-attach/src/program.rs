@@ -109,6 +109,11 @@ pub struct KernelProgram {
     dropped_attach_type: bool,
     unavailable: Option<Arc<ElfError>>,
     freezes: Vec<Arc<DeferredFreeze>>,
+    attach_to: Option<String>,
+    return_probe: bool,
+    link: Option<crate::link::Link>,
+    /// What the CO-RE step did, to explain a verifier error at a poisoned instruction.
+    core: Option<Arc<bpf_elf::CoreReport>>,
 }
 
 impl KernelProgram {
@@ -139,6 +144,10 @@ impl KernelProgram {
             dropped_attach_type: false,
             unavailable: None,
             freezes: Vec::new(),
+            attach_to: None,
+            return_probe: false,
+            link: None,
+            core: None,
         }
     }
 
@@ -165,6 +174,8 @@ impl KernelProgram {
             spec.license.clone(),
         );
         p.section = spec.section.clone();
+        p.attach_to = spec.attach_to.clone();
+        p.return_probe = spec.return_probe;
         p.expected_attach_type = spec.expected_attach_type;
         p.kernel_version = None;
         if spec.sleepable {
@@ -248,6 +259,37 @@ impl KernelProgram {
     /// The license.
     pub fn license(&self) -> &str {
         &self.license
+    }
+
+    /// What the section name says to attach to (`kprobe/SYM` gives `SYM`,
+    /// `tracepoint/syscalls/sys_enter_getpid` gives `syscalls/sys_enter_getpid`).
+    pub fn attach_to(&self) -> Option<&str> {
+        self.attach_to.as_deref()
+    }
+
+    /// Sets the attach target that [`crate::AttachTarget::Section`] uses.
+    pub fn set_attach_to(&mut self, target: Option<String>) {
+        self.attach_to = target;
+    }
+
+    /// Whether the section makes a return probe (`kretprobe/`, `uretprobe/`, `kretsyscall/`).
+    pub fn is_return_probe(&self) -> bool {
+        self.return_probe
+    }
+
+    /// Sets whether [`crate::AttachTarget::Section`] and probe targets make a return probe.
+    pub fn set_return_probe(&mut self, ret: bool) {
+        self.return_probe = ret;
+    }
+
+    /// The attachment held by the program ([`KernelProgram::attach`]).
+    pub(crate) fn link_slot(&mut self) -> &mut Option<crate::link::Link> {
+        &mut self.link
+    }
+
+    /// The attachment held by the program, if any.
+    pub fn link(&self) -> Option<&crate::link::Link> {
+        self.link.as_ref()
     }
 
     /// Overrides `kern_version` (by default the running kernel's `LINUX_VERSION_CODE`).
@@ -404,10 +446,31 @@ impl KernelProgram {
         }
         let raw = self.btf.as_ref().map(|b| b.raw.as_slice()).unwrap_or(&[]);
         let line_info = &self.line_info;
-        VerifierError::new(self.name.clone(), f.source, f.log, f.truncated, |insn| {
+        let v = VerifierError::new(self.name.clone(), f.source, f.log, f.truncated, |insn| {
             verifier::locate(raw, line_info, insn)
-        })
-        .into()
+        });
+        let poisoned = v
+            .failing_insn()
+            .and_then(|i| self.core.as_ref()?.poisoned_at(i));
+        match poisoned {
+            Some(o) => ProgramError::CoreRelocation {
+                program: self.name.clone(),
+                relocation: Box::new(o.clone()),
+                location: v.source_location().cloned(),
+                source: Box::new(v),
+            },
+            None => v.into(),
+        }
+    }
+
+    /// What the CO-RE step did to this program's instructions (`None` when it has no CO-RE
+    /// relocations or was not built from an object).
+    pub fn core_report(&self) -> Option<&bpf_elf::CoreReport> {
+        self.core.as_deref()
+    }
+
+    pub(crate) fn set_core_report(&mut self, report: Option<bpf_elf::CoreReport>) {
+        self.core = report.map(Arc::new);
     }
 
     /// Runs the log state machine for one configuration.

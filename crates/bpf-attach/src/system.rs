@@ -12,6 +12,7 @@ use bpf_sys::SysError;
 
 use crate::error::{GlobalError, LoadError, ProgramError};
 use crate::globals::{self, GlobalVariable};
+use crate::kernel_btf::CoreTarget;
 use crate::program::{KernelProgram, ObjectBtf, ProgramSlot};
 use crate::verifier::LogLimits;
 
@@ -28,6 +29,9 @@ pub struct LoadOptions {
     pub btf: bool,
     /// The verifier log's level and growth bounds for every program.
     pub log: LogLimits,
+    /// The BTF that CO-RE relocations target: a raw BTF file (btfhub-style) for kernels without
+    /// `/sys/kernel/btf/vmlinux`; `None` (the default) uses the running kernel's.
+    pub core_btf: Option<PathBuf>,
 }
 
 impl Default for LoadOptions {
@@ -37,6 +41,7 @@ impl Default for LoadOptions {
             pin_policy: PinPolicy::Reuse,
             btf: true,
             log: LogLimits::default(),
+            core_btf: None,
         }
     }
 }
@@ -57,6 +62,12 @@ impl LoadOptions {
     /// Turns BTF on or off.
     pub fn btf(mut self, on: bool) -> Self {
         self.btf = on;
+        self
+    }
+
+    /// Relocates CO-RE programs against this BTF file instead of the running kernel's.
+    pub fn core_btf(mut self, path: impl Into<PathBuf>) -> Self {
+        self.core_btf = Some(path.into());
         self
     }
 
@@ -251,16 +262,24 @@ impl KernelSystem {
         let maps = &partial.maps;
         let fd_of = |name: &str| position(&spec, name).map(|i| maps[i].as_fd().as_raw_fd());
         let mut programs = Vec::with_capacity(spec.programs.len());
+        let mut core_target = CoreTarget::new(options.core_btf.clone());
         for p in &spec.programs {
-            let prepared = spec
-                .link(&p.name)
-                .and_then(|mut linked| linked.relocate(fd_of).map(|()| linked));
+            let prepared = spec.link(&p.name).and_then(|mut linked| {
+                let core = core_target.apply(spec.btf.as_ref(), &mut linked)?;
+                linked.relocate(fd_of).map(|()| (linked, core))
+            });
             let mut program = match prepared {
-                Ok(linked) => KernelProgram::from_linked(p, &linked, btf.clone(), options.log)
-                    .map_err(|source| LoadError::Program {
-                        program: p.name.clone(),
-                        source,
-                    })?,
+                Ok((linked, core)) => {
+                    let mut program =
+                        KernelProgram::from_linked(p, &linked, btf.clone(), options.log).map_err(
+                            |source| LoadError::Program {
+                                program: p.name.clone(),
+                                source,
+                            },
+                        )?;
+                    program.set_core_report(core);
+                    program
+                }
                 Err(e) => {
                     let mut program =
                         KernelProgram::new(p.name.clone(), p.program_type, &[], p.license.clone());
@@ -483,7 +502,14 @@ fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<Arc<ObjectBtf>> 
     }
     let raw = btf.raw().to_vec();
     let fd = if options.btf {
-        match bpf_sys::btf::load(&raw, None) {
+        let sanitized = match crate::kernel_btf::sanitize_for_kernel(btf) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("cannot sanitise the object's BTF for this kernel: {e}");
+                raw.clone()
+            }
+        };
+        match bpf_sys::btf::load(&sanitized, None) {
             Ok(fd) => Some(fd),
             Err(e) => {
                 log::warn!("the kernel refused the object's BTF, loading without it: {e}");

@@ -12,10 +12,11 @@ use bpf_sys::{AttachType, ProgramType};
 
 use crate::error::ProgramError;
 use crate::program::KernelProgram;
+use crate::program_attach::{AttachTarget, ProgramAttachError};
 use crate::system::KernelSystem;
 
-/// A program, loaded or not (goebpf's `Program` interface, without attach, which belongs to the
-/// attach issue's typed programs).
+/// A program, loaded or not (goebpf's `Program` interface; `attach`/`detach` hold one link in
+/// the program, as goebpf's did).
 pub trait Program: std::fmt::Debug {
     /// The program's name (the C function's).
     fn name(&self) -> &str;
@@ -39,6 +40,25 @@ pub trait Program: std::fmt::Debug {
     fn pin(&self, path: &Path) -> Result<(), ProgramError>;
     /// Closes it.
     fn close(&mut self) -> Result<(), ProgramError>;
+    /// Attaches it and keeps the link inside (goebpf's `Attach`); the default refuses, for
+    /// implementations without a kernel.
+    fn attach(&mut self, target: AttachTarget<'_>) -> Result<(), ProgramAttachError> {
+        let _ = target;
+        Err(ProgramAttachError::Unsupported {
+            program: self.name().to_string(),
+            reason: "this implementation has no kernel to attach to".into(),
+        })
+    }
+    /// Detaches what [`Program::attach`] attached (goebpf's `Detach`).
+    fn detach(&mut self) -> Result<(), ProgramAttachError> {
+        Err(ProgramAttachError::NotAttached {
+            program: self.name().to_string(),
+        })
+    }
+    /// Whether it holds an attachment.
+    fn is_attached(&self) -> bool {
+        false
+    }
 }
 
 impl Program for KernelProgram {
@@ -74,6 +94,15 @@ impl Program for KernelProgram {
     }
     fn close(&mut self) -> Result<(), ProgramError> {
         KernelProgram::close(self)
+    }
+    fn attach(&mut self, target: AttachTarget<'_>) -> Result<(), ProgramAttachError> {
+        KernelProgram::attach(self, target)
+    }
+    fn detach(&mut self) -> Result<(), ProgramAttachError> {
+        KernelProgram::detach(self)
+    }
+    fn is_attached(&self) -> bool {
+        KernelProgram::is_attached(self)
     }
 }
 

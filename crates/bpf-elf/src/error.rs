@@ -233,6 +233,34 @@ pub enum ElfError {
         /// How many CO-RE relocation records it carries.
         count: usize,
     },
+    /// A CO-RE relocation could not be applied: its record does not fit the object's BTF, its
+    /// instruction, or the target's types are ambiguous. (A relocation with no target at all is
+    /// not an error: it poisons its instruction, see [`crate::core`].)
+    #[error("program {program}: co-re relocation #{index} at instruction {insn} ({type_name}, access {access}): {reason}")]
+    CoreRelocation {
+        /// The program.
+        program: String,
+        /// The record's index in the program.
+        index: usize,
+        /// The instruction it patches.
+        insn: usize,
+        /// The local type's name.
+        type_name: String,
+        /// The access string.
+        access: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An extern (`.kconfig`, `__ksym`, kfunc) could not be resolved.
+    #[error("program {program}: extern {symbol}: {reason}")]
+    UnresolvedExtern {
+        /// The program (empty while building the `.kconfig` map).
+        program: String,
+        /// The extern's name.
+        symbol: String,
+        /// Why.
+        reason: String,
+    },
     /// A linked program would not fit the kernel's 32-bit call offsets.
     #[error("program {program}: too large to link ({insns} instructions)")]
     ProgramTooLarge {

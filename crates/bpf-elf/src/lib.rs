@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod btf;
+pub mod core;
 mod data;
 mod elf;
 mod error;
@@ -56,6 +57,7 @@ mod tests;
 
 pub use bpf_sys::{AttachType, MapType, ProgramType};
 pub use btf::{CoreRelocation, FuncInfo, LineInfo};
+pub use core::{CoreOutcome, CoreRelocationKind, CoreReport};
 pub use error::{ElfError, Result};
 pub use insn::{encode_all, Endianness, Instruction, INSN_SIZE};
 pub use link::{ExternReference, LinkedProgram, MapReference, MapReferenceKind};

@@ -35,6 +35,8 @@ pub struct ObjectSpec {
     /// `.BTF.ext`.
     pub btf_ext: Option<BtfExt>,
     functions: BTreeMap<FunctionId, FunctionSpec>,
+    /// Undefined symbols bound weak (`__weak` externs, allowed to stay unresolved).
+    weak_externs: BTreeSet<String>,
 }
 
 impl ObjectSpec {
@@ -190,7 +192,14 @@ impl ObjectSpec {
             .map(|f| ProgramSpec::new(f.clone(), &license, kernel_version))
             .collect();
 
+        let weak_externs = elf
+            .symbols
+            .iter()
+            .filter(|s| s.undefined && s.bind == object::elf::STB_WEAK && !s.name.is_empty())
+            .map(|s| s.name.clone())
+            .collect();
         Ok(ObjectSpec {
+            weak_externs,
             endianness: e,
             license,
             kernel_version,
@@ -200,6 +209,11 @@ impl ObjectSpec {
             btf_ext,
             functions,
         })
+    }
+
+    /// Whether `name` is an extern declared `__weak` (it may stay unresolved: it reads as 0).
+    pub fn is_weak_extern(&self, name: &str) -> bool {
+        self.weak_externs.contains(name)
     }
 
     /// The map with this name.

@@ -5,9 +5,14 @@
 //! clang leaves `DATASEC` sizes and global variables' offsets at zero, and the linker that would
 //! fill them does not run for BPF objects.
 
+mod builder;
 mod ext;
+mod sanitize;
+mod write;
 
+pub use builder::BtfBuilder;
 pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
+pub use sanitize::BtfFeatures;
 
 use bpf_sys::uapi;
 
@@ -83,6 +88,18 @@ pub struct BtfMember {
     pub type_id: u32,
     /// Offset from the start of the struct, in bits.
     pub bit_offset: u32,
+    /// The bitfield's size in bits when the struct has `kind_flag` set and the member is a
+    /// bitfield; 0 otherwise.
+    pub bitfield_size: u32,
+}
+
+/// A parameter of a `FUNC_PROTO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfParam {
+    /// Its name (often empty in kernel BTF).
+    pub name: String,
+    /// Its type (0 for the `...` of a variadic function).
+    pub type_id: u32,
 }
 
 /// One variable of a `DATASEC`.
@@ -96,6 +113,18 @@ pub struct BtfSecInfo {
     pub size: u32,
     /// Where the `offset` field sits in the raw BTF (for fix-ups).
     pub(crate) offset_pos: usize,
+}
+
+impl BtfSecInfo {
+    /// A `DATASEC` entry, for [`BtfBuilder`].
+    pub fn new(type_id: u32, offset: u32, size: u32) -> BtfSecInfo {
+        BtfSecInfo {
+            type_id,
+            offset,
+            size,
+            offset_pos: 0,
+        }
+    }
 }
 
 /// What a type carries beyond its header.
@@ -127,8 +156,15 @@ pub enum BtfTypeData {
     /// An `ENUM` or `ENUM64`'s values (`ENUM` values are sign-extended when the type is
     /// signed).
     Enum(Vec<(String, u64)>),
-    /// The vlen records of `FUNC_PROTO` and `DECL_TAG`, not interpreted.
+    /// Not produced by the parser any more; kept for compatibility.
     Opaque,
+    /// A `FUNC_PROTO`'s parameters (the return type is `size_or_type`).
+    Params(Vec<BtfParam>),
+    /// A `DECL_TAG`'s component: -1 for the type itself, else the member or parameter index.
+    DeclTag {
+        /// The member or parameter index, or -1.
+        component_idx: i32,
+    },
 }
 
 /// One BTF type.
@@ -140,21 +176,26 @@ pub struct BtfType {
     pub name: String,
     /// `size` for sized kinds, `type` for referring kinds.
     pub size_or_type: u32,
-    /// `vlen` from the info word.
+    /// `vlen` from the info word (a `FUNC`'s linkage).
     pub vlen: u16,
+    /// `kind_flag` from the info word: bitfield sizes in a struct's member offsets, a signed
+    /// enum, a forward declaration of a union, a decl tag that is an attribute.
+    pub kind_flag: bool,
     /// What follows the header.
     pub data: BtfTypeData,
     /// Where the `size` field sits in the raw BTF (for fix-ups).
     size_pos: usize,
 }
 
-/// The object's `.BTF` section, parsed.
+/// A `.BTF` section (an object's, or the kernel's), parsed.
 #[derive(Debug, Clone)]
 pub struct Btf {
     raw: Vec<u8>,
     endian: Endianness,
     /// Type 0 is `void`.
     types: Vec<BtfType>,
+    /// Type ids by essential name (the name up to `___`), built on first use.
+    by_name: std::sync::OnceLock<std::collections::HashMap<String, Vec<u32>>>,
 }
 
 fn err(offset: usize, reason: &'static str) -> ElfError {
@@ -210,6 +251,7 @@ impl Btf {
             name: String::new(),
             size_or_type: 0,
             vlen: 0,
+            kind_flag: false,
             data: BtfTypeData::None,
             size_pos: 0,
         }];
@@ -256,15 +298,16 @@ impl Btf {
                         let type_id = u32_at(pos + 4)?;
                         let raw_off = u32_at(pos + 8)?;
                         // With kind_flag, the offset's top 8 bits are a bitfield size.
-                        let bit_offset = if info >> 31 == 1 {
-                            raw_off & 0xff_ffff
+                        let (bit_offset, bitfield_size) = if info >> 31 == 1 {
+                            (raw_off & 0xff_ffff, raw_off >> 24)
                         } else {
-                            raw_off
+                            (raw_off, 0)
                         };
                         members.push(BtfMember {
                             name: m_name,
                             type_id,
                             bit_offset,
+                            bitfield_size,
                         });
                         pos += 12;
                     }
@@ -308,12 +351,20 @@ impl Btf {
                     BtfTypeData::Enum(values)
                 }
                 BtfKind::FuncProto => {
-                    pos = pos.checked_add(8 * n).ok_or_else(|| err(pos, "overflow"))?;
-                    BtfTypeData::Opaque
+                    let mut params = Vec::with_capacity(n.min(1024));
+                    for _ in 0..n {
+                        params.push(BtfParam {
+                            name: name(u32_at(pos)?, pos)?,
+                            type_id: u32_at(pos + 4)?,
+                        });
+                        pos += 8;
+                    }
+                    BtfTypeData::Params(params)
                 }
                 BtfKind::DeclTag => {
+                    let component_idx = u32_at(pos)? as i32;
                     pos += 4;
-                    BtfTypeData::Opaque
+                    BtfTypeData::DeclTag { component_idx }
                 }
                 _ => BtfTypeData::None,
             };
@@ -325,6 +376,7 @@ impl Btf {
                 name: type_name,
                 size_or_type,
                 vlen,
+                kind_flag: info >> 31 == 1,
                 data,
                 size_pos,
             });
@@ -333,6 +385,7 @@ impl Btf {
             raw: raw.to_vec(),
             endian,
             types,
+            by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -363,6 +416,24 @@ impl Btf {
             .iter()
             .position(|t| t.kind == kind && t.name == name)
             .map(|i| i as u32)
+    }
+
+    /// The ids of every type whose essential name (the name up to a `___flavor` suffix) is
+    /// `name`, in id order; the index is built on first use.
+    pub fn ids_by_essential_name(&self, name: &str) -> &[u32] {
+        let index = self.by_name.get_or_init(|| {
+            let mut m: std::collections::HashMap<String, Vec<u32>> =
+                std::collections::HashMap::new();
+            for (i, t) in self.types.iter().enumerate().skip(1) {
+                if !t.name.is_empty() {
+                    m.entry(essential_name(&t.name).to_string())
+                        .or_default()
+                        .push(i as u32);
+                }
+            }
+            m
+        });
+        index.get(name).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Follows typedefs and modifiers (`const`, `volatile`, `restrict`, type tags) to the
@@ -397,6 +468,7 @@ impl Btf {
             (BtfKind::Int | BtfKind::Struct | BtfKind::Union | BtfKind::Enum, _)
             | (BtfKind::Enum64 | BtfKind::Float | BtfKind::DataSec, _) => Some(t.size_or_type),
             (BtfKind::Ptr, _) => Some(8),
+            (BtfKind::Func | BtfKind::FuncProto, _) => None,
             (BtfKind::Var, _) => self.size_of_depth(t.size_or_type, depth + 1),
             (BtfKind::Array, BtfTypeData::Array { elem, nelems, .. }) => {
                 self.size_of_depth(*elem, depth + 1)?.checked_mul(*nelems)
@@ -428,6 +500,15 @@ impl Btf {
         }
     }
 
+    /// The string section's bytes.
+    pub(crate) fn string_section(&self) -> Option<&[u8]> {
+        let r = |o| self.endian.read_u32(&self.raw, o);
+        let hdr_len = r(4)? as usize;
+        let start = hdr_len.checked_add(r(16)? as usize)?;
+        let end = start.checked_add(r(20)? as usize)?;
+        self.raw.get(start..end)
+    }
+
     /// The strings section, for `.BTF.ext` names.
     pub(crate) fn string_at(&self, offset: u32) -> Option<String> {
         let r = |o| self.endian.read_u32(&self.raw, o);
@@ -435,6 +516,60 @@ impl Btf {
         let start = hdr_len.checked_add(r(16)? as usize)?;
         let end = start.checked_add(r(20)? as usize)?;
         read_str(self.raw.get(start..end)?, offset)
+    }
+}
+
+/// A name without its `___flavor` suffix (`task_struct___v1` is `task_struct`), as CO-RE
+/// matches them.
+pub fn essential_name(name: &str) -> &str {
+    match name.find("___") {
+        Some(i) => &name[..i],
+        None => name,
+    }
+}
+
+impl BtfType {
+    /// A type for [`BtfBuilder`] or [`Btf::from_types`]: `vlen` is taken from `data`.
+    pub fn new(kind: BtfKind, name: &str, size_or_type: u32, data: BtfTypeData) -> BtfType {
+        let vlen = match &data {
+            BtfTypeData::Members(m) => m.len(),
+            BtfTypeData::DataSec(v) => v.len(),
+            BtfTypeData::Enum(v) => v.len(),
+            BtfTypeData::Params(p) => p.len(),
+            _ => 0,
+        };
+        BtfType {
+            kind,
+            name: name.to_string(),
+            size_or_type,
+            vlen: u16::try_from(vlen).unwrap_or(u16::MAX),
+            kind_flag: false,
+            data,
+            size_pos: 0,
+        }
+    }
+
+    /// The same type with `kind_flag` set or cleared.
+    pub fn with_kind_flag(mut self, on: bool) -> BtfType {
+        self.kind_flag = on;
+        self
+    }
+
+    /// The same type with `vlen` set (a `FUNC`'s linkage).
+    pub fn with_vlen(mut self, vlen: u16) -> BtfType {
+        self.vlen = vlen;
+        self
+    }
+
+    /// An `INT`'s encoding (`BTF_INT_SIGNED`, `BTF_INT_CHAR`, `BTF_INT_BOOL`), bit offset and
+    /// size in bits, for `INT` types.
+    pub fn int_encoding(&self) -> Option<(u32, u32, u32)> {
+        match (self.kind, &self.data) {
+            (BtfKind::Int, BtfTypeData::Int(v)) => {
+                Some(((v >> 24) & 0xf, (v >> 16) & 0xff, v & 0xff))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -104,6 +104,26 @@ fn every_object_parses_links_and_relocates_in_both_byte_orders() {
             );
             // Every map reference names a map of the object, and relocation fills it in.
             let mut linked = la.clone();
+            // CO-RE against the object's own BTF, its `___flavor` types renamed away as a
+            // kernel would not have them: each instruction must hold what the local BTF says
+            // (relocation validates it) and every relocation must resolve or poison cleanly.
+            if let Some(btf) = el.btf.as_ref() {
+                let types: Vec<_> = btf
+                    .types()
+                    .iter()
+                    .map(|t| {
+                        let mut t = t.clone();
+                        if t.name.contains("___") {
+                            t.name = format!("local_{}", t.name);
+                        }
+                        t
+                    })
+                    .collect();
+                let target = crate::btf::Btf::from_types(&types, btf.endianness()).unwrap();
+                linked
+                    .relocate_core(btf, &target)
+                    .unwrap_or_else(|e| panic!("{stem}/{}: {e}", a.name));
+            }
             let fd = |name: &str| {
                 el.maps
                     .iter()

@@ -1,0 +1,194 @@
+//! The kernel's BTF and the CO-RE step of the loader.
+//!
+//! [`kernel_btf`] reads `/sys/kernel/btf/vmlinux` the first time it is needed and keeps it for
+//! the life of the process (it is several megabytes; parsing it takes a few tens of
+//! milliseconds). [`btf_from_file`] reads a BTF file the user supplies instead, for kernels
+//! without `CONFIG_DEBUG_INFO_BTF` (btfhub-style), through [`crate::LoadOptions::core_btf`].
+//! [`btf_features`] probes which BTF kinds the kernel accepts, once, by loading tiny blobs;
+//! the loader sanitises the object's BTF with the answer
+//! ([`bpf_elf::btf::Btf::sanitized`]).
+//!
+//! The relocation itself is pure and lives in `bpf-elf` ([`bpf_elf::core`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bpf_elf::btf::{Btf, BtfBuilder, BtfFeatures, BtfKind};
+use bpf_elf::{CoreReport, ElfError, LinkedProgram};
+
+/// Where the running kernel publishes its BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// The kernel's BTF could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelBtfError {
+    /// The file could not be read.
+    #[error("cannot read btf from {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid BTF.
+    #[error("cannot parse btf from {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: Box<ElfError>,
+    },
+}
+
+/// Reads and parses a raw BTF file (the format of `/sys/kernel/btf/vmlinux` and of btfhub's
+/// `.btf` files).
+pub fn btf_from_file(path: impl AsRef<Path>) -> Result<Btf, KernelBtfError> {
+    let path = path.as_ref();
+    let raw = std::fs::read(path).map_err(|source| KernelBtfError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Btf::parse(&raw).map_err(|source| KernelBtfError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+/// The running kernel's BTF, read from [`VMLINUX_BTF`] on first use and shared afterwards. A
+/// failure is not remembered: the next call tries again.
+pub fn kernel_btf() -> Result<Arc<Btf>, KernelBtfError> {
+    static CACHE: Mutex<Option<Arc<Btf>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(btf) = cache.as_ref() {
+        return Ok(btf.clone());
+    }
+    let btf = Arc::new(btf_from_file(VMLINUX_BTF)?);
+    *cache = Some(btf.clone());
+    Ok(btf)
+}
+
+/// The target BTF for CO-RE: the user's file when given, else the kernel's; read at most once
+/// per object load.
+#[derive(Debug, Default)]
+pub(crate) struct CoreTarget {
+    custom: Option<PathBuf>,
+    loaded: Option<Arc<Btf>>,
+}
+
+impl CoreTarget {
+    pub(crate) fn new(custom: Option<PathBuf>) -> Self {
+        CoreTarget {
+            custom,
+            loaded: None,
+        }
+    }
+
+    fn get(&mut self) -> Result<Arc<Btf>, KernelBtfError> {
+        if let Some(b) = &self.loaded {
+            return Ok(b.clone());
+        }
+        let b = match &self.custom {
+            Some(p) => Arc::new(btf_from_file(p)?),
+            None => kernel_btf()?,
+        };
+        self.loaded = Some(b.clone());
+        Ok(b)
+    }
+
+    /// Applies the program's CO-RE relocations, if it has any; `None` when it has none.
+    pub(crate) fn apply(
+        &mut self,
+        local: Option<&Btf>,
+        linked: &mut LinkedProgram,
+    ) -> Result<Option<CoreReport>, ElfError> {
+        if linked.core_relocations.is_empty() {
+            return Ok(None);
+        }
+        let Some(local) = local else {
+            // Cannot happen for a parsed object (records come from .BTF.ext, which needs .BTF).
+            return Ok(None);
+        };
+        let target = self.get().map_err(|e| {
+            let (path, source) = match e {
+                KernelBtfError::Read { path, source } => (path, source),
+                KernelBtfError::Parse { path, source } => (
+                    path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, source),
+                ),
+            };
+            ElfError::Io { path, source }
+        })?;
+        linked.relocate_core(local, &target).map(Some)
+    }
+}
+
+fn accepts(b: &BtfBuilder) -> bool {
+    match b.build() {
+        Ok(btf) => bpf_sys::btf::load(btf.raw(), None).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Which BTF kinds the running kernel accepts, probed once per process by loading a tiny blob
+/// for each.
+pub fn btf_features() -> BtfFeatures {
+    static FEATURES: OnceLock<BtfFeatures> = OnceLock::new();
+    *FEATURES.get_or_init(|| {
+        let with_int = || {
+            let mut b = BtfBuilder::new();
+            let int = b.add_int("int", 4, true);
+            (b, int)
+        };
+        let func = |linkage| {
+            let (mut b, int) = with_int();
+            let proto = b.add_func_proto(int, &[("x", int)]);
+            b.add_func("f", proto, linkage);
+            accepts(&b)
+        };
+        BtfFeatures {
+            datasec: {
+                let (mut b, int) = with_int();
+                let v = b.add_var("v", int, 0);
+                b.add_datasec(".data", 4, &[(v, 0, 4)]);
+                accepts(&b)
+            },
+            func: func(0),
+            func_global: func(1),
+            float: {
+                let mut b = BtfBuilder::new();
+                b.add_float("float", 4);
+                accepts(&b)
+            },
+            decl_tag: {
+                let (mut b, int) = with_int();
+                let s = b.add_struct("s", 4, &[("x", int, 0)]);
+                b.add_decl_tag("tag", s, -1);
+                accepts(&b)
+            },
+            type_tag: {
+                let (mut b, int) = with_int();
+                let t = b.add_ref(BtfKind::TypeTag, "tag", int);
+                b.add_ptr(t);
+                accepts(&b)
+            },
+            enum64: {
+                let mut b = BtfBuilder::new();
+                b.add_enum("e", 8, false, &[("A", 1 << 40)]);
+                accepts(&b)
+            },
+        }
+    })
+}
+
+/// The object's BTF as the running kernel takes it: sanitised when the kernel lacks a kind the
+/// object uses (see [`btf_features`]).
+pub fn sanitize_for_kernel(btf: &Btf) -> Result<Vec<u8>, ElfError> {
+    let features = btf_features();
+    if features == BtfFeatures::ALL {
+        return Ok(btf.raw().to_vec());
+    }
+    Ok(btf.sanitized(&features)?.raw().to_vec())
+}

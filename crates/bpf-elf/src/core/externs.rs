@@ -1,0 +1,348 @@
+//! `.kconfig` and `__ksym` externs: the `.kconfig` map's layout and contents, and the
+//! instructions that read kernel symbols, resolved against the kernel's BTF or kallsyms.
+//!
+//! Pure: the loader supplies the kernel config, the kernel version, the kernel's BTF and a
+//! kallsyms lookup.
+
+use bpf_sys::{uapi, MapType};
+
+use super::types::resolve;
+use crate::btf::{Btf, BtfKind, BtfTypeData};
+use crate::error::{ElfError, Result};
+use crate::insn::Instruction;
+use crate::link::{LinkedProgram, MapReference, MapReferenceKind};
+use crate::maps::{MapOrigin, MapSpec, VariableSpec};
+use crate::obj::ObjectSpec;
+use crate::reloc::ExternKind;
+
+/// The name of the map that holds `.kconfig` externs (as libbpf names it).
+pub const KCONFIG_MAP: &str = ".kconfig";
+
+/// How a `.kconfig` extern is typed, which says how its value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KconfigType {
+    /// `bool`: `y`/`m` are 1, `n` is 0.
+    Bool,
+    /// `enum libbpf_tristate`: `y` 1, `m` 2, `n` 0.
+    Tristate,
+    /// `char[len]`: a quoted string value, NUL-padded.
+    Chars,
+    /// An integer of `size` bytes.
+    Int {
+        /// Whether it is signed.
+        signed: bool,
+    },
+}
+
+/// One `.kconfig` extern and its place in the `.kconfig` map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KconfigExtern {
+    /// Its name (`CONFIG_HZ`, `LINUX_KERNEL_VERSION`).
+    pub name: String,
+    /// Offset in the map's value.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// How it is typed.
+    pub ty: KconfigType,
+    /// Declared `__weak`: may be missing (reads as 0).
+    pub weak: bool,
+}
+
+fn kconfig_type(btf: &Btf, type_id: u32) -> Option<(KconfigType, u32, u32)> {
+    let (_, t) = resolve(btf, type_id)?;
+    match (&t.kind, &t.data) {
+        (BtfKind::Int, _) => {
+            let (enc, _, bits) = t.int_encoding()?;
+            let ty = if enc & 4 != 0 {
+                KconfigType::Bool
+            } else {
+                KconfigType::Int {
+                    signed: enc & 1 != 0,
+                }
+            };
+            let size = t.size_or_type;
+            (bits == size * 8 || enc & 4 != 0).then_some((ty, size, size))
+        }
+        (BtfKind::Enum, _) if t.name == "libbpf_tristate" => {
+            Some((KconfigType::Tristate, t.size_or_type, t.size_or_type))
+        }
+        (BtfKind::Enum | BtfKind::Enum64, _) => Some((
+            KconfigType::Int {
+                signed: t.kind_flag,
+            },
+            t.size_or_type,
+            t.size_or_type,
+        )),
+        (BtfKind::Array, BtfTypeData::Array { elem, nelems, .. }) => {
+            let (_, e) = resolve(btf, *elem)?;
+            (e.kind == BtfKind::Int && e.size_or_type == 1).then_some((KconfigType::Chars, *nelems, 1))
+        }
+        _ => None,
+    }
+}
+
+fn parse_number(v: &str) -> Option<i128> {
+    let v = v.trim();
+    let (neg, v) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let n = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+        None => v.parse::<i128>().ok()?,
+    };
+    Some(if neg { -n } else { n })
+}
+
+impl KconfigExtern {
+    /// Encodes `value` (as written in a kernel config: `y`, `m`, `n`, a number, a quoted
+    /// string) into the extern's bytes, or says why it does not fit.
+    pub fn encode(&self, value: &str, endian: crate::Endianness) -> Result<Vec<u8>, String> {
+        let size = self.size as usize;
+        let tri = |v: &str| match v {
+            "y" => Some(1u8),
+            "m" => Some(2),
+            "n" => Some(0),
+            _ => None,
+        };
+        let mut out = vec![0u8; size];
+        match self.ty {
+            KconfigType::Bool => {
+                let v = tri(value).ok_or_else(|| format!("{value:?} is not y, m or n"))?;
+                out[0] = u8::from(v != 0);
+            }
+            KconfigType::Tristate => {
+                let v = tri(value).ok_or_else(|| format!("{value:?} is not y, m or n"))?;
+                out[..4.min(size)].copy_from_slice(&endian.u32_bytes(u32::from(v))[..4.min(size)]);
+            }
+            KconfigType::Chars => {
+                let s = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .ok_or_else(|| format!("{value:?} is not a quoted string"))?;
+                if s.len() + 1 > size {
+                    return Err(format!("{s:?} does not fit char[{size}]"));
+                }
+                out[..s.len()].copy_from_slice(s.as_bytes());
+            }
+            KconfigType::Int { signed } => {
+                let n = match tri(value) {
+                    Some(v) => i128::from(v),
+                    None => parse_number(value).ok_or_else(|| format!("{value:?} is not a number"))?,
+                };
+                let bits = size as u32 * 8;
+                let fits = if signed {
+                    n >= -(1i128 << (bits - 1)) && n < (1i128 << (bits - 1))
+                } else {
+                    n >= 0 && n < (1i128 << bits)
+                };
+                if !fits || size > 8 {
+                    return Err(format!("{n} does not fit {size} bytes"));
+                }
+                let bytes = match endian {
+                    crate::Endianness::Little => (n as u64).to_le_bytes()[..size].to_vec(),
+                    crate::Endianness::Big => (n as u64).to_be_bytes()[8 - size..].to_vec(),
+                };
+                out.copy_from_slice(&bytes);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ObjectSpec {
+    /// The `.kconfig` externs the object declares, laid out as libbpf does (each at its
+    /// natural alignment, in declaration order), with the value size of the `.kconfig` map.
+    pub fn kconfig_externs(&self) -> Result<(Vec<KconfigExtern>, u32)> {
+        let Some(btf) = self.btf.as_ref() else {
+            return Ok((Vec::new(), 0));
+        };
+        let Some(ds) = btf.find(BtfKind::DataSec, KCONFIG_MAP) else {
+            return Ok((Vec::new(), 0));
+        };
+        let Some(BtfTypeData::DataSec(vars)) = btf.type_by_id(ds).map(|t| &t.data) else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut out = Vec::new();
+        let mut end = 0u32;
+        for v in vars {
+            let Some(var) = btf.type_by_id(v.type_id).filter(|t| t.kind == BtfKind::Var) else {
+                continue;
+            };
+            let (ty, size, align) = kconfig_type(btf, var.size_or_type).ok_or_else(|| {
+                ElfError::UnresolvedExtern {
+                    program: String::new(),
+                    symbol: var.name.clone(),
+                    reason: "a .kconfig extern must be bool, enum libbpf_tristate, char[N] or an integer".into(),
+                }
+            })?;
+            let align = align.max(1);
+            let offset = end.div_ceil(align) * align;
+            end = offset + size;
+            out.push(KconfigExtern {
+                name: var.name.clone(),
+                offset,
+                size,
+                ty,
+                weak: self.is_weak_extern(&var.name),
+            });
+        }
+        Ok((out, end.div_ceil(8) * 8))
+    }
+
+    /// The `.kconfig` map (an array of one frozen, read-only entry), its value filled from
+    /// `value` (which gives the config's text for a name: `y`, `1000`, `"str"`); `None` when
+    /// the object has no `.kconfig` externs. A missing strong extern is an error; a missing weak
+    /// one stays 0.
+    pub fn kconfig_map(&self, value: impl Fn(&str) -> Option<String>) -> Result<Option<MapSpec>> {
+        let (externs, size) = self.kconfig_externs()?;
+        if externs.is_empty() {
+            return Ok(None);
+        }
+        let mut data = vec![0u8; size as usize];
+        let mut spec = MapSpec::new(KCONFIG_MAP, MapType::Array, 4, size, 1);
+        for e in &externs {
+            let fail = |reason: String| ElfError::UnresolvedExtern {
+                program: String::new(),
+                symbol: e.name.clone(),
+                reason,
+            };
+            match value(&e.name) {
+                Some(v) => {
+                    let bytes = e.encode(&v, self.endianness).map_err(fail)?;
+                    let at = e.offset as usize;
+                    data[at..at + bytes.len()].copy_from_slice(&bytes);
+                }
+                None if e.weak => {}
+                None => return Err(fail("not in the kernel config, and not __weak".into())),
+            }
+            spec.variables.push(VariableSpec {
+                name: e.name.clone(),
+                offset: e.offset,
+                size: e.size,
+                type_id: 0,
+                is_static: false,
+            });
+        }
+        spec.section = KCONFIG_MAP.to_string();
+        spec.origin = MapOrigin::Data;
+        spec.data = Some(data);
+        spec.flags = uapi::BPF_F_RDONLY_PROG;
+        spec.freeze = true;
+        Ok(Some(spec))
+    }
+}
+
+/// Where a `__ksym` extern resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KsymTarget {
+    /// A typed variable or a kfunc: its id in the kernel's BTF.
+    BtfId(u32),
+    /// An untyped (`const void`) variable: its address from kallsyms.
+    Address(u64),
+    /// Not found, and declared `__weak`: reads as 0 (a kfunc call is poisoned).
+    Missing,
+}
+
+impl LinkedProgram {
+    /// Resolves the program's externs: `.kconfig` reads become references into the `.kconfig`
+    /// map (whose layout [`ObjectSpec::kconfig_externs`] gives), typed `__ksym` variables become
+    /// `BPF_PSEUDO_BTF_ID` loads of the kernel's `VAR`, kfunc calls `BPF_PSEUDO_KFUNC_CALL`s of
+    /// the kernel's `FUNC`, untyped ones the kallsyms address. `kernel` is the kernel's BTF,
+    /// `kallsyms` looks up an address.
+    ///
+    /// On success the externs are consumed, so [`LinkedProgram::relocate`] then only needs map
+    /// fds (the `.kconfig` map's among them).
+    pub fn resolve_externs(
+        &mut self,
+        obj: &ObjectSpec,
+        kernel: Option<&Btf>,
+        kallsyms: impl Fn(&str) -> Option<u64>,
+    ) -> Result<()> {
+        if self.externs.is_empty() {
+            return Ok(());
+        }
+        let (kconfig, _) = obj.kconfig_externs()?;
+        let local = obj.btf.as_ref();
+        let mut insns = self.instructions.clone();
+        let mut refs = Vec::new();
+        for e in &self.externs {
+            let fail = |reason: String| ElfError::UnresolvedExtern {
+                program: self.name.clone(),
+                symbol: e.symbol.clone(),
+                reason,
+            };
+            let weak = obj.is_weak_extern(&e.symbol);
+            match e.kind {
+                ExternKind::Kconfig => {
+                    let k = kconfig
+                        .iter()
+                        .find(|k| k.name == e.symbol)
+                        .ok_or_else(|| fail("not in the .kconfig section's BTF".into()))?;
+                    refs.push(MapReference {
+                        insn: e.insn,
+                        map: KCONFIG_MAP.to_string(),
+                        kind: MapReferenceKind::Value { offset: k.offset },
+                    });
+                }
+                ExternKind::Ksym | ExternKind::Kfunc => {
+                    let is_func = e.kind == ExternKind::Kfunc;
+                    let typed = is_func
+                        || local
+                            .and_then(|b| b.find(BtfKind::Var, &e.symbol).and_then(|id| b.type_by_id(id)))
+                            .is_some_and(|v| v.size_or_type != 0);
+                    let target = if typed {
+                        let kind = if is_func { BtfKind::Func } else { BtfKind::Var };
+                        match kernel.and_then(|k| k.find(kind, &e.symbol)) {
+                            Some(id) => KsymTarget::BtfId(id),
+                            None if weak => KsymTarget::Missing,
+                            None => return Err(fail("not in the kernel's BTF, and not __weak".into())),
+                        }
+                    } else {
+                        match kallsyms(&e.symbol) {
+                            Some(a) => KsymTarget::Address(a),
+                            None if weak => KsymTarget::Missing,
+                            None => return Err(fail("not in /proc/kallsyms, and not __weak".into())),
+                        }
+                    };
+                    patch_ksym(&mut insns, e.insn, is_func, target).map_err(fail)?;
+                }
+            }
+        }
+        self.instructions = insns;
+        self.map_references.extend(refs);
+        self.externs.clear();
+        Ok(())
+    }
+}
+
+fn patch_ksym(insns: &mut [Instruction], at: usize, is_func: bool, target: KsymTarget) -> Result<(), String> {
+    let n = insns.len();
+    let bad = || format!("instruction {at} of {n} is not the extern's load or call");
+    if is_func {
+        let i = insns.get_mut(at).ok_or_else(bad)?;
+        match target {
+            KsymTarget::BtfId(id) => {
+                i.src = uapi::BPF_PSEUDO_KFUNC_CALL as u8;
+                i.imm = id as i32;
+                i.off = 0;
+            }
+            _ => super::poison(i),
+        }
+        return Ok(());
+    }
+    if !insns.get(at).is_some_and(|i| i.is_ld_imm64()) || at + 1 >= n {
+        return Err(bad());
+    }
+    let (src, lo, hi) = match target {
+        KsymTarget::BtfId(id) => (uapi::BPF_PSEUDO_BTF_ID as u8, id as i32, 0),
+        KsymTarget::Address(a) => (0, a as u32 as i32, (a >> 32) as u32 as i32),
+        KsymTarget::Missing => (0, 0, 0),
+    };
+    insns[at].src = src;
+    insns[at].imm = lo;
+    insns[at + 1].imm = hi;
+    Ok(())
+}

@@ -1,0 +1,462 @@
+//! CO-RE against hand-built target BTF: no kernel, no compiler.
+
+use super::*;
+use crate::btf::{BtfBuilder, BtfKind};
+use crate::{CoreRelocation, LinkedProgram};
+
+const LDX_W: u8 = 0x61;
+const LDX_DW: u8 = 0x79;
+const MOV64_IMM: u8 = 0xb7;
+
+fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Instruction {
+    Instruction {
+        code,
+        dst,
+        src,
+        off,
+        imm,
+    }
+}
+
+fn program(insns: Vec<Instruction>, relos: Vec<(usize, u32, &str, Kind)>) -> LinkedProgram {
+    let mut insns = insns;
+    insns.push(ins(0x95, 0, 0, 0, 0));
+    LinkedProgram {
+        name: "p".into(),
+        instructions: insns,
+        functions: vec![("p".into(), 0)],
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+        core_relocations: relos
+            .into_iter()
+            .map(|(insn, type_id, access, kind)| CoreRelocation {
+                insn,
+                type_id,
+                access_str_off: 0,
+                access: access.into(),
+                kind: kind as u32,
+            })
+            .collect(),
+        map_references: Vec::new(),
+        externs: Vec::new(),
+        endianness: Endianness::host(),
+    }
+}
+
+/// Local: `struct task_struct { int pid; int tgid; }`, and the same with a flavor and an extra
+/// field that the target lacks.
+fn local() -> (Btf, u32, u32) {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let task = b.add_struct("task_struct", 8, &[("pid", int, 0), ("tgid", int, 32)]);
+    let old = b.add_struct(
+        "task_struct___old",
+        12,
+        &[("pid", int, 0), ("gone", int, 32), ("tgid", int, 64)],
+    );
+    (b.build().unwrap(), task, old)
+}
+
+/// Target: fields moved behind a `long`, `tgid` inside an anonymous struct.
+fn target() -> Btf {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let long = b.add_int("long", 8, true);
+    let anon = b.add_struct("", 8, &[("pad", int, 0), ("tgid", int, 32)]);
+    b.add_struct(
+        "task_struct",
+        24,
+        &[("state", long, 0), ("pid", int, 64), ("", anon, 128)],
+    );
+    b.build().unwrap()
+}
+
+#[test]
+fn field_offsets_follow_moved_fields_and_anonymous_members() {
+    let (l, task, _) = local();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 0, 0), ins(LDX_W, 2, 1, 4, 0)],
+        vec![
+            (0, task, "0:0", Kind::FieldByteOffset),
+            (1, task, "0:1", Kind::FieldByteOffset),
+        ],
+    );
+    let report = p.relocate_core(&l, &target()).unwrap();
+    assert_eq!(p.instructions[0].off, 8, "pid moved to byte 8");
+    assert_eq!(
+        p.instructions[1].off, 20,
+        "tgid is at 16 + 4 in the anonymous struct"
+    );
+    assert!(p.core_relocations.is_empty());
+    assert_eq!(report.outcomes.len(), 2);
+    assert_eq!(
+        (
+            report.outcomes[0].local_value,
+            report.outcomes[0].target_value
+        ),
+        (0, 8)
+    );
+    assert_eq!(report.poisoned().count(), 0);
+    // The records are consumed: the map step no longer refuses the program.
+    p.relocate(|_| None).unwrap();
+}
+
+#[test]
+fn a_flavored_local_type_matches_the_target_without_its_suffix() {
+    let (l, _, old) = local();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 8, 0)],
+        vec![(0, old, "0:2", Kind::FieldByteOffset)],
+    );
+    let report = p.relocate_core(&l, &target()).unwrap();
+    assert_eq!(p.instructions[0].off, 20);
+    assert_eq!(report.outcomes[0].type_name, "task_struct___old");
+    assert_eq!(report.outcomes[0].candidates, 1);
+}
+
+#[test]
+fn a_missing_field_reads_as_absent_and_poisons_its_access() {
+    let (l, _, old) = local();
+    let mut p = program(
+        vec![ins(MOV64_IMM, 0, 0, 0, 1), ins(LDX_W, 0, 1, 4, 0)],
+        vec![
+            (0, old, "0:1", Kind::FieldExists),
+            (1, old, "0:1", Kind::FieldByteOffset),
+        ],
+    );
+    let report = p.relocate_core(&l, &target()).unwrap();
+    assert_eq!(p.instructions[0].imm, 0, "bpf_core_field_exists is 0");
+    assert_eq!(
+        p.instructions[1].code,
+        (uapi::BPF_JMP | uapi::BPF_CALL) as u8
+    );
+    assert_eq!(p.instructions[1].imm, POISON_HELPER);
+    let poisoned = report.poisoned_at(1).expect("the access is poisoned");
+    assert_eq!(poisoned.relocation.access, "0:1");
+    assert!(
+        poisoned.to_string().contains("task_struct___old"),
+        "{poisoned}"
+    );
+}
+
+#[test]
+fn existence_of_a_present_field_is_one() {
+    let (l, task, _) = local();
+    let mut p = program(
+        vec![ins(MOV64_IMM, 0, 0, 0, 1)],
+        vec![(0, task, "0:1", Kind::FieldExists)],
+    );
+    p.relocate_core(&l, &target()).unwrap();
+    assert_eq!(p.instructions[0].imm, 1);
+}
+
+fn bitfields(target: bool) -> (Btf, u32) {
+    let mut b = BtfBuilder::new();
+    let uint = b.add_int("unsigned int", 4, false);
+    let int = b.add_int("int", 4, true);
+    let id = if target {
+        b.add_struct_bitfields(
+            "flags",
+            8,
+            &[("x", uint, 0, 0), ("a", uint, 32, 3), ("b", int, 35, 7)],
+        )
+    } else {
+        b.add_struct_bitfields("flags", 4, &[("a", uint, 0, 3), ("b", int, 3, 5)])
+    };
+    (b.build().unwrap(), id)
+}
+
+#[test]
+fn bitfield_offsets_sizes_shifts_and_signedness_follow_the_target() {
+    let (l, flags) = bitfields(false);
+    let (t, _) = bitfields(true);
+    // What clang emits for BPF_CORE_READ_BITFIELD: byte offset, byte size, lshift, rshift,
+    // and whether to shift arithmetically.
+    let kinds = [
+        Kind::FieldByteOffset,
+        Kind::FieldByteSize,
+        Kind::FieldLshiftU64,
+        Kind::FieldRshiftU64,
+        Kind::FieldSigned,
+    ];
+    // The local values: b is bits 3..8 of a 4-byte load at 0.
+    let local_lshift = match Endianness::host() {
+        Endianness::Little => 64 - 8,
+        Endianness::Big => 32 + 3,
+    };
+    let insns = [0, 4, local_lshift, 64 - 5, 1]
+        .iter()
+        .map(|&v| ins(MOV64_IMM, 0, 0, 0, v))
+        .collect();
+    let relos = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (i, flags, "0:1", *k))
+        .collect();
+    let mut p = program(insns, relos);
+    p.relocate_core(&l, &t).unwrap();
+    let got: Vec<i32> = p.instructions[..5].iter().map(|i| i.imm).collect();
+    // b: bits 35..42 of an 8-byte struct; a 4-byte load at byte 4 holds bits 32..64.
+    let lshift = match Endianness::host() {
+        Endianness::Little => 64 - (35 + 7 - 32),
+        Endianness::Big => 32 + 3,
+    };
+    assert_eq!(got, vec![4, 4, lshift, 64 - 7, 1]);
+}
+
+fn enums(target: bool) -> (Btf, u32) {
+    let mut b = BtfBuilder::new();
+    let id = if target {
+        b.add_enum(
+            "state",
+            4,
+            false,
+            &[("RUNNING", 0), ("ZOMBIE", 1), ("STOPPED", 4)],
+        )
+    } else {
+        b.add_enum(
+            "state",
+            4,
+            false,
+            &[("RUNNING", 0), ("STOPPED", 1), ("GONE", 2)],
+        )
+    };
+    (b.build().unwrap(), id)
+}
+
+#[test]
+fn enum_values_are_taken_from_the_target_and_missing_ones_do_not_exist() {
+    let (l, state) = enums(false);
+    let (t, _) = enums(true);
+    let ld = |v: i32| [ins(0x18, 1, 0, 0, v), ins(0, 0, 0, 0, 0)];
+    let mut insns = vec![ins(MOV64_IMM, 0, 0, 0, 1), ins(MOV64_IMM, 0, 0, 0, 1)];
+    insns.extend(ld(1));
+    insns.extend(ld(2));
+    let mut p = program(
+        insns,
+        vec![
+            (0, state, "1", Kind::EnumvalExists),
+            (1, state, "2", Kind::EnumvalExists),
+            (2, state, "1", Kind::EnumvalValue),
+            (4, state, "2", Kind::EnumvalValue),
+        ],
+    );
+    let report = p.relocate_core(&l, &t).unwrap();
+    assert_eq!(p.instructions[0].imm, 1, "STOPPED exists");
+    assert_eq!(p.instructions[1].imm, 0, "GONE does not");
+    assert_eq!(p.instructions[2].imm, 4, "STOPPED is 4 in the target");
+    assert_eq!(
+        (p.instructions[4].imm, p.instructions[5].imm),
+        (POISON_HELPER, POISON_HELPER)
+    );
+    assert_eq!(report.poisoned().count(), 1);
+}
+
+#[test]
+fn enum64_values_take_both_halves_of_an_ldimm64() {
+    let (l, state) = enums(false);
+    let mut b = BtfBuilder::new();
+    b.add_enum("state", 8, false, &[("STOPPED", 0x1_0000_0002)]);
+    let t = b.build().unwrap();
+    let mut p = program(
+        vec![ins(0x18, 1, 0, 0, 1), ins(0, 0, 0, 0, 0)],
+        vec![(0, state, "1", Kind::EnumvalValue)],
+    );
+    p.relocate_core(&l, &t).unwrap();
+    assert_eq!((p.instructions[0].imm, p.instructions[1].imm), (2, 1));
+}
+
+#[test]
+fn type_relocations_exist_size_and_target_id() {
+    let (l, task, old) = local();
+    let t = target();
+    let tid = t.find(BtfKind::Struct, "task_struct").unwrap();
+    let mut p = program(
+        vec![
+            ins(MOV64_IMM, 0, 0, 0, 1),
+            ins(MOV64_IMM, 0, 0, 0, 8),
+            ins(0x18, 1, 0, 0, task as i32),
+            ins(0, 0, 0, 0, 0),
+            ins(MOV64_IMM, 0, 0, 0, 1),
+            ins(MOV64_IMM, 0, 0, 0, 1),
+        ],
+        vec![
+            (0, task, "0", Kind::TypeExists),
+            (1, task, "0", Kind::TypeSize),
+            (2, task, "0", Kind::TypeIdTarget),
+            (4, old, "0", Kind::TypeMatches),
+            (5, task, "0", Kind::TypeMatches),
+        ],
+    );
+    p.relocate_core(&l, &t).unwrap();
+    assert_eq!(p.instructions[0].imm, 1);
+    assert_eq!(p.instructions[1].imm, 24);
+    assert_eq!(p.instructions[2].imm as u32, tid);
+    assert_eq!(p.instructions[4].imm, 0, "the target has no field `gone`");
+    assert_eq!(
+        p.instructions[5].imm, 0,
+        "`tgid` is inside an anonymous member, not a direct one"
+    );
+}
+
+#[test]
+fn type_matches_when_every_local_member_has_a_match() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let s = b.add_struct("pair", 8, &[("b", int, 32)]);
+    let l = b.build().unwrap();
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    b.add_struct("pair", 8, &[("a", int, 0), ("b", int, 32)]);
+    let t = b.build().unwrap();
+    let mut p = program(
+        vec![ins(MOV64_IMM, 0, 0, 0, 1)],
+        vec![(0, s, "0", Kind::TypeMatches)],
+    );
+    p.relocate_core(&l, &t).unwrap();
+    assert_eq!(p.instructions[0].imm, 1);
+}
+
+#[test]
+fn candidates_that_disagree_are_an_ambiguity_error() {
+    let (l, task, _) = local();
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    b.add_struct("task_struct", 8, &[("pid", int, 0)]);
+    b.add_struct("task_struct___v2", 8, &[("x", int, 0), ("pid", int, 32)]);
+    let t = b.build().unwrap();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 0, 0)],
+        vec![(0, task, "0:0", Kind::FieldByteOffset)],
+    );
+    let before = p.clone();
+    let err = p.relocate_core(&l, &t).unwrap_err();
+    assert!(err.to_string().contains("ambiguity"), "{err}");
+    assert_eq!(p, before, "nothing changes on error");
+}
+
+#[test]
+fn candidates_that_agree_are_not_ambiguous() {
+    let (l, task, _) = local();
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    b.add_struct("task_struct", 8, &[("pid", int, 32)]);
+    b.add_struct("task_struct___v2", 8, &[("x", int, 0), ("pid", int, 32)]);
+    let t = b.build().unwrap();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 0, 0)],
+        vec![(0, task, "0:0", Kind::FieldByteOffset)],
+    );
+    let report = p.relocate_core(&l, &t).unwrap();
+    assert_eq!(report.outcomes[0].candidates, 2);
+    assert_eq!(p.instructions[0].off, 4);
+}
+
+#[test]
+fn incompatible_field_types_do_not_match() {
+    let (l, task, _) = local();
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let inner = b.add_struct("inner", 4, &[("x", int, 0)]);
+    b.add_struct("task_struct", 8, &[("pid", inner, 0)]);
+    let t = b.build().unwrap();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 0, 0)],
+        vec![(0, task, "0:0", Kind::FieldByteOffset)],
+    );
+    let report = p.relocate_core(&l, &t).unwrap();
+    assert!(
+        report.outcomes[0].poisoned,
+        "an int is not read from a struct"
+    );
+}
+
+#[test]
+fn loads_of_unsigned_fields_are_resized_and_signed_ones_poisoned() {
+    let mut b = BtfBuilder::new();
+    let u32_ = b.add_int("unsigned int", 4, false);
+    let int = b.add_int("int", 4, true);
+    let s = b.add_struct("s", 8, &[("u", u32_, 0), ("i", int, 32)]);
+    let l = b.build().unwrap();
+    let mut b = BtfBuilder::new();
+    let u64_ = b.add_int("unsigned long", 8, false);
+    let long = b.add_int("long", 8, true);
+    b.add_struct("s", 16, &[("u", u64_, 0), ("i", long, 64)]);
+    let t = b.build().unwrap();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 0, 0), ins(LDX_W, 0, 1, 4, 0)],
+        vec![
+            (0, s, "0:0", Kind::FieldByteOffset),
+            (1, s, "0:1", Kind::FieldByteOffset),
+        ],
+    );
+    let report = p.relocate_core(&l, &t).unwrap();
+    assert_eq!(
+        p.instructions[0].code, LDX_DW,
+        "a u32 read becomes a u64 read"
+    );
+    assert_eq!(
+        p.instructions[1].imm, POISON_HELPER,
+        "a signed int cannot be widened"
+    );
+    assert!(report.outcomes[1].poisoned);
+}
+
+#[test]
+fn a_mismatch_between_instruction_and_local_btf_is_an_error() {
+    let (l, task, _) = local();
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 3, 0)],
+        vec![(0, task, "0:1", Kind::FieldByteOffset)],
+    );
+    let err = p.relocate_core(&l, &target()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ElfError::CoreRelocation {
+                index: 0,
+                insn: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_records_are_errors_not_panics() {
+    let (l, task, _) = local();
+    for (access, kind, type_id) in [
+        ("0:9", Kind::FieldByteOffset, task),
+        ("x", Kind::FieldByteOffset, task),
+        ("0:0", Kind::FieldByteOffset, 999),
+        ("0:0", Kind::TypeSize, task),
+        ("7", Kind::EnumvalValue, task),
+    ] {
+        let mut p = program(
+            vec![ins(LDX_W, 0, 1, 0, 0)],
+            vec![(0, type_id, access, kind)],
+        );
+        assert!(p.relocate_core(&l, &target()).is_err(), "{access} {kind:?}");
+    }
+    let mut p = program(
+        vec![ins(LDX_W, 0, 1, 0, 0)],
+        vec![(5, task, "0:0", Kind::FieldByteOffset)],
+    );
+    assert!(
+        p.relocate_core(&l, &target()).is_err(),
+        "instruction out of range"
+    );
+}
+
+#[test]
+fn type_id_local_keeps_the_local_id() {
+    let (l, task, _) = local();
+    let mut p = program(
+        vec![ins(0x18, 1, 0, 0, task as i32), ins(0, 0, 0, 0, 0)],
+        vec![(0, task, "0", Kind::TypeIdLocal)],
+    );
+    p.relocate_core(&l, &BtfBuilder::new().build().unwrap())
+        .unwrap();
+    assert_eq!(p.instructions[0].imm as u32, task);
+}

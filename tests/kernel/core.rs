@@ -1,0 +1,332 @@
+//! CO-RE against the real kernel: the kernel's BTF, BTF sanitising, and `core_task.o` (built
+//! once against a vmlinux.h) reading the current task's fields from a tracepoint and a uprobe,
+//! checked against what this process knows about itself.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use ebpf::attach::kernel_btf::{btf_features, kernel_btf, VMLINUX_BTF};
+use ebpf::attach::{KernelSystem, LoadOptions, ProgramError};
+use ebpf::elf::btf::{BtfBuilder, BtfFeatures, BtfKind};
+use ebpf::sys::perf::{self, ProbeKind, ProbeSpec};
+use tests::{
+    cmd, fail, require_feature, require_root, require_tool, unique_name, BpfFs, TestResult,
+};
+
+/// `target/bpf/<stem>.o`, without `..` (the VM's initramfs has no `tests/` folder to go
+/// through).
+fn object(stem: &str) -> PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .unwrap_or(manifest)
+        .join(format!("target/bpf/{stem}.o"))
+}
+
+/// `struct task_result` of core_task.c.
+#[derive(Debug)]
+struct TaskResult {
+    hits: u32,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    comm: String,
+    pid_exists: u32,
+    fake_exists: u32,
+    task_size: u32,
+    fake_type_exists: u32,
+}
+
+fn task_result(sys: &KernelSystem, name: &str) -> TestResult<TaskResult> {
+    let b = sys.global(name)?;
+    if b.len() != 48 {
+        return Err(fail(format!("{name} is {} bytes, expected 48", b.len())));
+    }
+    let u = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let comm = &b[16..32];
+    let end = comm.iter().position(|&c| c == 0).unwrap_or(16);
+    Ok(TaskResult {
+        hits: u(0),
+        pid: u(4),
+        tgid: u(8),
+        ppid: u(12),
+        comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+        pid_exists: u(32),
+        fake_exists: u(36),
+        task_size: u(40),
+        fake_type_exists: u(44),
+    })
+}
+
+fn load_core_task() -> TestResult<(KernelSystem, BpfFs)> {
+    let path = object("core_task");
+    if !path.exists() {
+        return Err(fail(format!(
+            "{} is missing (cargo xtask build-bpf needs bpftool and {VMLINUX_BTF})",
+            path.display()
+        )));
+    }
+    let fs = BpfFs::new()?;
+    let sys = KernelSystem::load_elf_with(&path, &LoadOptions::default().pin_root(fs.path()))?;
+    Ok((sys, fs))
+}
+
+/// Checks what a program recorded against this thread's own view of itself (and the kernel's
+/// BTF for the struct size).
+fn check_task(r: &TaskResult, tid: u32) -> TestResult {
+    let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))?;
+    let size = kernel_btf()?
+        .find(BtfKind::Struct, "task_struct")
+        .and_then(|id| kernel_btf().ok()?.size_of(id))
+        .ok_or_else(|| fail("no task_struct in the kernel's BTF"))?;
+    let want = (
+        tid,
+        std::process::id(),
+        std::os::unix::process::parent_id(),
+        comm.trim_end(),
+        1,
+        0,
+        size,
+        1,
+    );
+    let got = (
+        r.pid,
+        r.tgid,
+        r.ppid,
+        r.comm.as_str(),
+        r.pid_exists,
+        r.fake_exists,
+        r.task_size,
+        r.fake_type_exists,
+    );
+    if r.hits == 0 || got != want {
+        return Err(fail(format!(
+            "recorded {r:?}; expected (pid, tgid, ppid, comm, pid exists, fake field exists, size, fake type exists) = {want:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn kernel_btf_is_parsed_once_and_agrees_with_bpftool() -> TestResult {
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    require_tool("bpftool")?;
+    let start = std::time::Instant::now();
+    let btf = kernel_btf()?;
+    let first = start.elapsed();
+    let again = kernel_btf()?;
+    if !std::sync::Arc::ptr_eq(&btf, &again) {
+        return Err(fail("kernel_btf() parsed the file twice"));
+    }
+    let id = btf
+        .find(BtfKind::Struct, "task_struct")
+        .ok_or_else(|| fail("no task_struct"))?;
+    let t = btf.type_by_id(id).ok_or_else(|| fail("bad id"))?;
+    let text = cmd("bpftool", &["btf", "dump", "file", VMLINUX_BTF])?;
+    let want = format!(
+        "[{id}] STRUCT 'task_struct' size={} vlen={}",
+        t.size_or_type, t.vlen
+    );
+    if !text.lines().any(|l| l == want) {
+        return Err(fail(format!("bpftool has no line {want:?}")));
+    }
+    let count = text.lines().filter(|l| l.starts_with('[')).count();
+    if count + 1 != btf.types().len() {
+        return Err(fail(format!(
+            "bpftool lists {count} types, we parsed {}",
+            btf.types().len() - 1
+        )));
+    }
+    eprintln!(
+        "kernel btf: {} types, {} bytes, parsed in {first:?}",
+        btf.types().len(),
+        btf.raw().len()
+    );
+    Ok(())
+}
+
+fn sanitised_object_btf_loads_with_every_feature_rewritten() -> TestResult {
+    require_root()?;
+    let features = btf_features();
+    require_feature("BTF FUNC and DATASEC", features.func && features.datasec)?;
+    let spec = ebpf::elf::ObjectSpec::from_path(object("globals_btf"))?;
+    let btf = spec
+        .btf
+        .as_ref()
+        .ok_or_else(|| fail("globals_btf has no BTF"))?;
+    for f in [BtfFeatures::NONE, features] {
+        let raw = btf.sanitized(&f)?;
+        if let Err(e) = ebpf::sys::btf::load(raw.raw(), None) {
+            return Err(fail(format!(
+                "the kernel refused BTF sanitised for {f:?}: {e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn tracepoint_reads_task_fields_through_core() -> TestResult {
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    let tracefs = tests::tracefs()?;
+    let id_path = tracefs.join("events/syscalls/sys_enter_getpid/id");
+    require_feature("syscall tracepoints", id_path.exists())?;
+    let id: u64 = std::fs::read_to_string(&id_path)?
+        .trim()
+        .parse()
+        .map_err(|e| fail(format!("{e}")))?;
+    let (mut sys, _fs) = load_core_task()?;
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    sys.set_global_as("target_pid", &tid)?;
+    let p = sys
+        .program_mut("core_tp_getpid")
+        .ok_or_else(|| fail("no core_tp_getpid"))?;
+    p.load()?;
+    let report = p.core_report().ok_or_else(|| fail("no CO-RE report"))?;
+    if report.outcomes.is_empty() || report.poisoned().count() != 1 {
+        return Err(fail(format!(
+            "expected CO-RE relocations with one poisoned (the dead read of a missing field): {:?}",
+            report.poisoned().collect::<Vec<_>>()
+        )));
+    }
+    let fd = p.fd().ok_or_else(|| fail("not loaded"))?;
+    let event = perf::open_tracepoint(id)?;
+    perf::set_bpf(event.as_fd(), fd)?;
+    perf::enable(event.as_fd())?;
+    std::hint::black_box(std::process::id());
+    drop(event);
+    check_task(&task_result(&sys, "tp_result")?, tid)
+}
+
+/// The function the uprobe test probes.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn core_uprobe_target(x: u64) -> u64 {
+    std::hint::black_box(x).wrapping_add(1)
+}
+
+/// The file and file offset that hold `addr`, from `/proc/self/maps`.
+fn file_offset_of(addr: usize) -> TestResult<(String, u64)> {
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    for line in maps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let (start, end) = f[0].split_once('-').ok_or_else(|| fail(line.to_owned()))?;
+        let start = usize::from_str_radix(start, 16).map_err(|e| fail(e.to_string()))?;
+        let end = usize::from_str_radix(end, 16).map_err(|e| fail(e.to_string()))?;
+        if (start..end).contains(&addr) {
+            let off = u64::from_str_radix(f[2], 16).map_err(|e| fail(e.to_string()))?;
+            return Ok((f[5].to_owned(), (addr - start) as u64 + off));
+        }
+    }
+    Err(fail(format!("{addr:#x} is in no mapping")))
+}
+
+fn uprobe_reads_task_fields_through_core() -> TestResult {
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    require_feature("the uprobe perf PMU", ProbeKind::Uprobe.pmu_type().is_ok())?;
+    let (path, offset) = file_offset_of(core_uprobe_target as *const () as usize)?;
+    let (mut sys, _fs) = load_core_task()?;
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    sys.set_global_as("target_pid", &tid)?;
+    let p = sys
+        .program_mut("core_uprobe")
+        .ok_or_else(|| fail("no core_uprobe"))?;
+    p.load()?;
+    let fd = p.fd().ok_or_else(|| fail("not loaded"))?;
+    let spec = ProbeSpec {
+        kind: ProbeKind::Uprobe,
+        target: &path,
+        offset,
+        retprobe: false,
+        pid: -1,
+    };
+    let event = perf::open_probe(&spec)?;
+    perf::set_bpf(event.as_fd(), fd)?;
+    perf::enable(event.as_fd())?;
+    assert_eq!(core_uprobe_target(1), 2);
+    drop(event);
+    check_task(&task_result(&sys, "up_result")?, tid)
+}
+
+fn a_missing_field_read_unguarded_names_the_relocation_and_source_line() -> TestResult {
+    require_root()?;
+    // A custom target BTF (btfhub-style) where task_struct has `pid` only: the program's
+    // unguarded read of `tgid` is poisoned and the verifier reaches it.
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    b.add_struct("task_struct", 8, &[("pid", int, 0)]);
+    let btf = b.build()?;
+    let file = std::env::temp_dir().join(unique_name("core-btf"));
+    std::fs::write(&file, btf.raw())?;
+    let fs = BpfFs::new()?;
+    let options = LoadOptions::default().pin_root(fs.path()).core_btf(&file);
+    let result = KernelSystem::load_elf_with(object("core_task"), &options).map(|mut sys| {
+        sys.program_mut("core_tp_getpid")
+            .map(|p| p.load())
+            .ok_or_else(|| fail("no core_tp_getpid"))
+    });
+    std::fs::remove_file(&file)?;
+    match result?? {
+        Err(ProgramError::CoreRelocation {
+            relocation,
+            location,
+            source,
+            ..
+        }) => {
+            let loc = location.ok_or_else(|| fail("no source location"))?;
+            if relocation.type_name != "task_struct"
+                || !relocation.poisoned
+                || !loc.file.ends_with("core_task.c")
+                || relocation.kind != ebpf::elf::CoreRelocationKind::FieldByteOffset
+                || !source.log().contains("195896080")
+            {
+                return Err(fail(format!("{relocation:?} at {loc:?}")));
+            }
+            Ok(())
+        }
+        other => Err(fail(format!(
+            "expected a CO-RE relocation error, got {other:?}"
+        ))),
+    }
+}
+
+fn a_missing_custom_btf_file_is_named_when_the_program_loads() -> TestResult {
+    require_root()?;
+    let fs = BpfFs::new()?;
+    let missing = std::env::temp_dir().join(unique_name("no-such-btf"));
+    let options = LoadOptions::default()
+        .pin_root(fs.path())
+        .core_btf(&missing);
+    let mut sys = KernelSystem::load_elf_with(object("core_task"), &options)?;
+    let p = sys
+        .program_mut("core_uprobe")
+        .ok_or_else(|| fail("no core_uprobe"))?;
+    match p.load() {
+        Err(e) => {
+            let mut text = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                text.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            if !text.contains(&missing.display().to_string()) {
+                return Err(fail(format!("error does not name the file: {text}")));
+            }
+            Ok(())
+        }
+        Ok(()) => Err(fail("loaded without its target BTF")),
+    }
+}
+
+tests::tests![
+    kernel_btf_is_parsed_once_and_agrees_with_bpftool,
+    sanitised_object_btf_loads_with_every_feature_rewritten,
+    tracepoint_reads_task_fields_through_core,
+    uprobe_reads_task_fields_through_core,
+    a_missing_field_read_unguarded_names_the_relocation_and_source_line,
+    a_missing_custom_btf_file_is_named_when_the_program_loads,
+];
