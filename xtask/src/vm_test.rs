@@ -161,7 +161,10 @@ impl Report {
 fn run_kernel(kernel: &Kernel, payload: &Payload, timeout: Duration) -> Result<Report> {
     let image = prepare(kernel)?;
     let modules = modules::resolve(&image.modules, MODULES)?;
-    let initrd = kernel_dir(kernel).join("initrd.img");
+    // One initramfs per run: two vm-tests at once (two terminals, two checkouts sharing a
+    // target directory) must not boot each other's payloads.
+    let initrd = kernel_dir(kernel).join(format!("initrd-{}.img", std::process::id()));
+    let _cleanup = RemoveOnDrop(initrd.clone());
     let start = Instant::now();
     let spec = initramfs::Spec {
         label: kernel.label,
@@ -185,6 +188,15 @@ fn run_kernel(kernel: &Kernel, payload: &Payload, timeout: Duration) -> Result<R
         initramfs,
         to_result,
     })
+}
+
+/// Removes a file when dropped (the per-run initramfs).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A kernel unpacked on the host.
