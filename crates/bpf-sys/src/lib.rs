@@ -46,3 +46,6 @@ pub mod util;
 
 pub use enums::{AttachType, MapType, ProgramType};
 pub use error::SysError;
+#[cfg(feature = "floor")]
+#[doc(hidden)]
+pub mod floor;
