@@ -322,6 +322,71 @@ fn a_missing_custom_btf_file_is_named_when_the_program_loads() -> TestResult {
     }
 }
 
+fn kconfig_and_ksym_externs_read_the_running_kernel() -> TestResult {
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    let id_path = tests::tracefs()?.join("events/syscalls/sys_enter_getpid/id");
+    require_feature("syscall tracepoints", id_path.exists())?;
+    let id: u64 = std::fs::read_to_string(&id_path)?
+        .trim()
+        .parse()
+        .map_err(|e| fail(format!("{e}")))?;
+    let path = object("core_kconfig");
+    let fs = BpfFs::new()?;
+    let mut sys = KernelSystem::load_elf_with(&path, &LoadOptions::default().pin_root(fs.path()))?;
+    if sys.map(".kconfig").is_none() {
+        return Err(fail("no .kconfig map"));
+    }
+    if !sys.btf_loaded() {
+        return Err(fail(
+            "the kernel refused the BTF with its extern sections rewritten",
+        ));
+    }
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    sys.set_global_as("target_pid", &tid)?;
+    let p = sys
+        .program_mut("core_kconfig_getpid")
+        .ok_or_else(|| fail("no core_kconfig_getpid"))?;
+    p.load()?;
+    let fd = p.fd().ok_or_else(|| fail("not loaded"))?;
+    let event = perf::open_tracepoint(id)?;
+    perf::set_bpf(event.as_fd(), fd)?;
+    perf::enable(event.as_fd())?;
+    std::hint::black_box(std::process::id());
+    drop(event);
+    let b = sys.global("kconfig_result")?;
+    if b.len() != 48 {
+        return Err(fail(format!("kconfig_result is {} bytes", b.len())));
+    }
+    let u = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    // Independent views: the version bpf-sys computes, the config and kallsyms files.
+    let version = ebpf::sys::kernel::KernelVersion::current()
+        .map_err(|e| fail(e.to_string()))?
+        .code();
+    let hz: u32 = ebpf::attach::kernel_config::kernel_config()?
+        .get("CONFIG_HZ")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| fail("no CONFIG_HZ in the kernel config"))?;
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms")?;
+    let schedule = kallsyms
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"schedule")).then(|| u64::from_str_radix(f[0], 16).ok())?
+        })
+        .ok_or_else(|| fail("no schedule in /proc/kallsyms"))?;
+    let got = (u(4), u(8), u(12), u(16), u64_at(24), u64_at(32), u64_at(40));
+    let want = (version, hz, 1, 0, schedule, 0, 0);
+    if u(0) == 0 || got != want {
+        return Err(fail(format!(
+            "recorded (version, hz, bpf_syscall, missing option, &schedule, &missing, &missing typed) = {got:?}, expected {want:?} (hits {})",
+            u(0)
+        )));
+    }
+    Ok(())
+}
+
 tests::tests![
     kernel_btf_is_parsed_once_and_agrees_with_bpftool,
     sanitised_object_btf_loads_with_every_feature_rewritten,
@@ -329,4 +394,5 @@ tests::tests![
     uprobe_reads_task_fields_through_core,
     a_missing_field_read_unguarded_names_the_relocation_and_source_line,
     a_missing_custom_btf_file_is_named_when_the_program_loads,
+    kconfig_and_ksym_externs_read_the_running_kernel,
 ];

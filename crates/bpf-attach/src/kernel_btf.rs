@@ -125,6 +125,40 @@ impl CoreTarget {
     }
 }
 
+impl CoreTarget {
+    /// Resolves `.kconfig` reads into the `.kconfig` map and `__ksym`/kfunc externs against
+    /// the target BTF (typed) or `/proc/kallsyms` (untyped).
+    pub(crate) fn resolve_externs(
+        &mut self,
+        obj: &bpf_elf::ObjectSpec,
+        linked: &mut LinkedProgram,
+    ) -> Result<(), ElfError> {
+        if linked.externs.is_empty() {
+            return Ok(());
+        }
+        let needs_btf = linked
+            .externs
+            .iter()
+            .any(|e| e.kind != bpf_elf::ExternKind::Kconfig);
+        let kernel = if needs_btf {
+            match self.get() {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    log::warn!("{e}: typed ksyms and kfuncs cannot be resolved");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        linked.resolve_externs(
+            obj,
+            kernel.as_deref(),
+            crate::kernel_config::kallsyms_address,
+        )
+    }
+}
+
 fn accepts(b: &BtfBuilder) -> bool {
     match b.build() {
         Ok(btf) => bpf_sys::btf::load(btf.raw(), None).is_ok(),

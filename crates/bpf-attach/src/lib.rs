@@ -72,3 +72,4 @@ pub use program_attach::{AttachTarget, ProgramAttachError};
 
 // CO-RE (issue 9): the kernel's BTF, BTF feature probes and sanitising.
 pub mod kernel_btf;
+pub mod kernel_config;

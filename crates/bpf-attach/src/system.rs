@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use bpf_elf::{Endianness, ObjectSpec, SlotValue};
+use bpf_elf::{ElfError, Endianness, ExternKind, ObjectSpec, SlotValue};
 use bpf_maps::{CreateOptions, KernelMap, Map, MapError, PinPolicy};
 use bpf_sys::SysError;
 
@@ -189,7 +189,8 @@ impl KernelSystem {
     }
 
     /// Loads a parsed (and possibly edited: map sizes, [`globals::set_spec_global`]) object.
-    pub fn from_spec(spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
+    pub fn from_spec(mut spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
+        let kconfig_error = add_kconfig_map(&mut spec);
         let btf = load_btf(&spec, options);
         let btf_fd = btf.as_ref().and_then(|b| b.fd.as_ref()).map(|f| f.as_fd());
         let mut partial = Partial {
@@ -266,6 +267,16 @@ impl KernelSystem {
         for p in &spec.programs {
             let prepared = spec.link(&p.name).and_then(|mut linked| {
                 let core = core_target.apply(spec.btf.as_ref(), &mut linked)?;
+                if let Some((symbol, reason)) = &kconfig_error {
+                    if linked.externs.iter().any(|e| e.kind == ExternKind::Kconfig) {
+                        return Err(ElfError::UnresolvedExtern {
+                            program: p.name.clone(),
+                            symbol: symbol.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+                core_target.resolve_externs(&spec, &mut linked)?;
                 linked.relocate(fd_of).map(|()| (linked, core))
             });
             let mut program = match prepared {
@@ -478,6 +489,23 @@ fn slot_key(map: &dyn Map, index: u32) -> Vec<u8> {
     key
 }
 
+/// Adds the `.kconfig` map (libbpf's) when the object has `.kconfig` externs; returns why it
+/// could not be filled (extern, reason), which fails the programs that read it.
+fn add_kconfig_map(spec: &mut ObjectSpec) -> Option<(String, String)> {
+    if position(spec, bpf_elf::core::KCONFIG_MAP).is_some() {
+        return None;
+    }
+    match spec.kconfig_map(crate::kernel_config::kconfig_value) {
+        Ok(Some(map)) => {
+            spec.maps.push(map);
+            None
+        }
+        Ok(None) => None,
+        Err(ElfError::UnresolvedExtern { symbol, reason, .. }) => Some((symbol, reason)),
+        Err(e) => Some((String::new(), e.to_string())),
+    }
+}
+
 fn position(spec: &ObjectSpec, name: &str) -> Option<usize> {
     spec.maps.iter().position(|m| m.name == name)
 }
@@ -502,7 +530,16 @@ fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<Arc<ObjectBtf>> 
     }
     let raw = btf.raw().to_vec();
     let fd = if options.btf {
-        let sanitized = match crate::kernel_btf::sanitize_for_kernel(btf) {
+        // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
+        let for_kernel = match spec.btf_for_kernel() {
+            Ok(Some(b)) => b,
+            Ok(None) => btf.clone(),
+            Err(e) => {
+                log::warn!("cannot lay out the object's extern variables in its BTF: {e}");
+                btf.clone()
+            }
+        };
+        let sanitized = match crate::kernel_btf::sanitize_for_kernel(&for_kernel) {
             Ok(b) => b,
             Err(e) => {
                 log::warn!("cannot sanitise the object's BTF for this kernel: {e}");

@@ -183,7 +183,7 @@ impl Btf {
 
     /// Encodes `types` keeping this BTF's string section first, so string offsets into it stay
     /// valid.
-    pub(super) fn with_types(&self, types: &[BtfType]) -> Result<Btf> {
+    pub(crate) fn with_types(&self, types: &[BtfType]) -> Result<Btf> {
         let strings = self.string_section().unwrap_or_default();
         Btf::parse(&marshal(types, self.endian, Some(strings)))
     }

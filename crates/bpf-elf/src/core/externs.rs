@@ -77,7 +77,11 @@ fn kconfig_type(btf: &Btf, type_id: u32) -> Option<(KconfigType, u32, u32)> {
         )),
         (BtfKind::Array, BtfTypeData::Array { elem, nelems, .. }) => {
             let (_, e) = resolve(btf, *elem)?;
-            (e.kind == BtfKind::Int && e.size_or_type == 1).then_some((KconfigType::Chars, *nelems, 1))
+            (e.kind == BtfKind::Int && e.size_or_type == 1).then_some((
+                KconfigType::Chars,
+                *nelems,
+                1,
+            ))
         }
         _ => None,
     }
@@ -130,7 +134,9 @@ impl KconfigExtern {
             KconfigType::Int { signed } => {
                 let n = match tri(value) {
                     Some(v) => i128::from(v),
-                    None => parse_number(value).ok_or_else(|| format!("{value:?} is not a number"))?,
+                    None => {
+                        parse_number(value).ok_or_else(|| format!("{value:?} is not a number"))?
+                    }
                 };
                 let bits = size as u32 * 8;
                 let fits = if signed {
@@ -289,22 +295,30 @@ impl LinkedProgram {
                 }
                 ExternKind::Ksym | ExternKind::Kfunc => {
                     let is_func = e.kind == ExternKind::Kfunc;
+                    // `const void` (any modifiers of void) is untyped.
                     let typed = is_func
-                        || local
-                            .and_then(|b| b.find(BtfKind::Var, &e.symbol).and_then(|id| b.type_by_id(id)))
-                            .is_some_and(|v| v.size_or_type != 0);
+                        || local.is_some_and(|b| {
+                            b.find(BtfKind::Var, &e.symbol)
+                                .and_then(|id| b.type_by_id(id))
+                                .and_then(|v| b.skip_modifiers(v.size_or_type))
+                                .is_some_and(|t| t != 0)
+                        });
                     let target = if typed {
                         let kind = if is_func { BtfKind::Func } else { BtfKind::Var };
                         match kernel.and_then(|k| k.find(kind, &e.symbol)) {
                             Some(id) => KsymTarget::BtfId(id),
                             None if weak => KsymTarget::Missing,
-                            None => return Err(fail("not in the kernel's BTF, and not __weak".into())),
+                            None => {
+                                return Err(fail("not in the kernel's BTF, and not __weak".into()))
+                            }
                         }
                     } else {
                         match kallsyms(&e.symbol) {
                             Some(a) => KsymTarget::Address(a),
                             None if weak => KsymTarget::Missing,
-                            None => return Err(fail("not in /proc/kallsyms, and not __weak".into())),
+                            None => {
+                                return Err(fail("not in /proc/kallsyms, and not __weak".into()))
+                            }
                         }
                     };
                     patch_ksym(&mut insns, e.insn, is_func, target).map_err(fail)?;
@@ -318,7 +332,12 @@ impl LinkedProgram {
     }
 }
 
-fn patch_ksym(insns: &mut [Instruction], at: usize, is_func: bool, target: KsymTarget) -> Result<(), String> {
+fn patch_ksym(
+    insns: &mut [Instruction],
+    at: usize,
+    is_func: bool,
+    target: KsymTarget,
+) -> Result<(), String> {
     let n = insns.len();
     let bad = || format!("instruction {at} of {n} is not the extern's load or call");
     if is_func {
@@ -345,4 +364,101 @@ fn patch_ksym(insns: &mut [Instruction], at: usize, is_func: bool, target: KsymT
     insns[at].imm = lo;
     insns[at + 1].imm = hi;
     Ok(())
+}
+
+impl ObjectSpec {
+    /// The object's BTF as the kernel accepts it when the object has externs, as libbpf
+    /// rewrites it: the `.kconfig` `DATASEC` gets its size and its variables their offsets in
+    /// the `.kconfig` map, and become allocated globals; every `.ksyms` entry becomes an
+    /// allocated 4-byte `int` variable (a kfunc's `FUNC` is replaced by a placeholder one). The
+    /// kernel refuses extern variables and functions inside a `DATASEC`. Type ids are kept;
+    /// `None` without BTF.
+    pub fn btf_for_kernel(&self) -> Result<Option<Btf>> {
+        let Some(btf) = self.btf.as_ref() else {
+            return Ok(None);
+        };
+        let kconfig_ds = btf.find(BtfKind::DataSec, KCONFIG_MAP);
+        let ksyms_ds = btf.find(BtfKind::DataSec, ".ksyms");
+        if kconfig_ds.is_none() && ksyms_ds.is_none() {
+            return Ok(Some(btf.clone()));
+        }
+        let (kconfig, kconfig_size) = self.kconfig_externs()?;
+        let mut types = btf.types().to_vec();
+        let allocate = |types: &mut Vec<crate::btf::BtfType>, var: u32, ty: Option<u32>| {
+            if let Some(t) = types.get_mut(var as usize) {
+                if t.kind == BtfKind::Var {
+                    t.data = BtfTypeData::Var { linkage: 1 };
+                    if let Some(ty) = ty {
+                        t.size_or_type = ty;
+                    }
+                }
+            }
+        };
+        if let Some(ds) = kconfig_ds {
+            let mut vars = match &types[ds as usize].data {
+                BtfTypeData::DataSec(v) => v.clone(),
+                _ => Vec::new(),
+            };
+            for v in &mut vars {
+                let name = types
+                    .get(v.type_id as usize)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                if let Some(k) = kconfig.iter().find(|k| k.name == name) {
+                    v.offset = k.offset;
+                    v.size = k.size;
+                }
+                allocate(&mut types, v.type_id, None);
+            }
+            types[ds as usize].size_or_type = kconfig_size;
+            types[ds as usize].data = BtfTypeData::DataSec(vars);
+        }
+        if let Some(ds) = ksyms_ds {
+            let int = match types.iter().position(|t| {
+                t.kind == BtfKind::Int
+                    && t.size_or_type == 4
+                    && t.int_encoding().is_some_and(|e| e.1 == 0)
+            }) {
+                Some(i) => i as u32,
+                None => {
+                    types.push(crate::btf::BtfType::new(
+                        BtfKind::Int,
+                        "int",
+                        4,
+                        BtfTypeData::Int((1 << 24) | 32),
+                    ));
+                    (types.len() - 1) as u32
+                }
+            };
+            let mut placeholder = None;
+            let mut vars = match &types[ds as usize].data {
+                BtfTypeData::DataSec(v) => v.clone(),
+                _ => Vec::new(),
+            };
+            for (i, v) in vars.iter_mut().enumerate() {
+                if types
+                    .get(v.type_id as usize)
+                    .is_some_and(|t| t.kind == BtfKind::Func)
+                {
+                    let id = *placeholder.get_or_insert_with(|| {
+                        types.push(crate::btf::BtfType::new(
+                            BtfKind::Var,
+                            "__ksym_placeholder",
+                            int,
+                            BtfTypeData::Var { linkage: 1 },
+                        ));
+                        (types.len() - 1) as u32
+                    });
+                    v.type_id = id;
+                } else {
+                    allocate(&mut types, v.type_id, Some(int));
+                }
+                v.offset = i as u32 * 4;
+                v.size = 4;
+            }
+            types[ds as usize].size_or_type = vars.len() as u32 * 4;
+            types[ds as usize].data = BtfTypeData::DataSec(vars);
+        }
+        Ok(Some(btf.with_types(&types)?))
+    }
 }

@@ -1,5 +1,6 @@
 //! CO-RE against hand-built target BTF: no kernel, no compiler.
 
+use super::externs::{KconfigExtern, KconfigType};
 use super::*;
 use crate::btf::{BtfBuilder, BtfKind};
 use crate::{CoreRelocation, LinkedProgram};
@@ -459,4 +460,188 @@ fn type_id_local_keeps_the_local_id() {
     p.relocate_core(&l, &BtfBuilder::new().build().unwrap())
         .unwrap();
     assert_eq!(p.instructions[0].imm as u32, task);
+}
+
+// ---- .kconfig and __ksym externs (core_kconfig.o) --------------------------------------------
+
+#[test]
+fn kconfig_externs_are_laid_out_at_their_alignment_with_weakness() {
+    let obj = crate::tests::object("core_kconfig");
+    let (externs, size) = obj.kconfig_externs().unwrap();
+    let got: Vec<_> = externs
+        .iter()
+        .map(|e| (e.name.as_str(), e.offset, e.size, e.ty, e.weak))
+        .collect();
+    use externs::KconfigType::*;
+    assert_eq!(
+        got,
+        vec![
+            ("LINUX_KERNEL_VERSION", 0, 4, Int { signed: false }, false),
+            ("CONFIG_HZ", 4, 4, Int { signed: true }, false),
+            ("CONFIG_BPF_SYSCALL", 8, 1, Bool, false),
+            ("CONFIG_EBPF_TEST_NO_SUCH_OPTION", 9, 1, Bool, true),
+        ]
+    );
+    assert_eq!(size, 16);
+}
+
+#[test]
+fn the_kconfig_map_holds_the_values_and_weak_ones_may_be_missing() {
+    let obj = crate::tests::object("core_kconfig");
+    let value = |n: &str| match n {
+        "LINUX_KERNEL_VERSION" => Some("393472".to_string()),
+        "CONFIG_HZ" => Some("250".to_string()),
+        "CONFIG_BPF_SYSCALL" => Some("y".to_string()),
+        _ => None,
+    };
+    let map = obj.kconfig_map(value).unwrap().expect("a .kconfig map");
+    assert_eq!(
+        (
+            map.name.as_str(),
+            map.value_size,
+            map.max_entries,
+            map.freeze
+        ),
+        (KCONFIG_MAP, 16, 1, true)
+    );
+    let data = map.data.unwrap();
+    let u32_at = |o: usize| u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
+    assert_eq!(
+        (u32_at(0), u32_at(4), data[8], data[9]),
+        (393472, 250, 1, 0)
+    );
+    // A strong one missing is an error naming it.
+    let err = obj
+        .kconfig_map(|n| (n != "CONFIG_HZ").then(|| "y".to_string()))
+        .unwrap_err();
+    assert!(err.to_string().contains("CONFIG_HZ"), "{err}");
+    // A value that does not fit its type is an error too.
+    assert!(obj.kconfig_map(|_| Some("\"str\"".into())).is_err());
+}
+
+#[test]
+fn kconfig_values_encode_by_type() {
+    let e = |ty, size| KconfigExtern {
+        name: "X".into(),
+        offset: 0,
+        size,
+        ty,
+        weak: false,
+    };
+    let le = Endianness::Little;
+    assert_eq!(
+        e(KconfigType::Tristate, 4).encode("m", le).unwrap(),
+        vec![2, 0, 0, 0]
+    );
+    assert_eq!(
+        e(KconfigType::Chars, 4).encode("\"ab\"", le).unwrap(),
+        b"ab\0\0".to_vec()
+    );
+    assert!(
+        e(KconfigType::Chars, 2).encode("\"ab\"", le).is_err(),
+        "no room for the NUL"
+    );
+    assert_eq!(
+        e(KconfigType::Int { signed: true }, 2)
+            .encode("-2", le)
+            .unwrap(),
+        vec![0xfe, 0xff]
+    );
+    assert_eq!(
+        e(KconfigType::Int { signed: false }, 2)
+            .encode("0x1234", Endianness::Big)
+            .unwrap(),
+        vec![0x12, 0x34]
+    );
+    assert!(e(KconfigType::Int { signed: false }, 1)
+        .encode("256", le)
+        .is_err());
+    assert!(e(KconfigType::Bool, 1).encode("2", le).is_err());
+}
+
+#[test]
+fn ksyms_resolve_to_btf_ids_and_addresses_and_kconfig_reads_to_the_map() {
+    let obj = crate::tests::object("core_kconfig");
+    let mut kernel = BtfBuilder::new();
+    let int = kernel.add_int("int", 4, true);
+    let var = kernel.add_var("ebpf_test_no_such_var", int, 1);
+    let kernel = kernel.build().unwrap();
+    let mut p = obj.link("core_kconfig_getpid").unwrap();
+    let externs = p.externs.clone();
+    p.resolve_externs(&obj, Some(&kernel), |s| {
+        (s == "schedule").then_some(0xffff_ffff_8220_0010)
+    })
+    .unwrap();
+    assert!(p.externs.is_empty());
+    for e in &externs {
+        let (i, next) = (p.instructions[e.insn], p.instructions[e.insn + 1]);
+        match e.symbol.as_str() {
+            // Typed: found in this kernel BTF (in the real one it is missing, and weak).
+            "ebpf_test_no_such_var" => {
+                assert_eq!(
+                    (i.src, i.imm, next.imm),
+                    (uapi::BPF_PSEUDO_BTF_ID as u8, var as i32, 0)
+                )
+            }
+            "schedule" => assert_eq!(
+                (i.src, i.imm as u32, next.imm as u32),
+                (0, 0x8220_0010, 0xffff_ffff)
+            ),
+            "ebpf_test_no_such_symbol" => assert_eq!((i.src, i.imm, next.imm), (0, 0, 0)),
+            name => {
+                let r = p
+                    .map_references
+                    .iter()
+                    .find(|r| r.insn == e.insn)
+                    .unwrap_or_else(|| panic!("{name}"));
+                assert_eq!(r.map, KCONFIG_MAP);
+            }
+        }
+    }
+    // Weak ones missing read as 0; a strong one missing is an error.
+    let mut p = obj.link("core_kconfig_getpid").unwrap();
+    let empty = BtfBuilder::new().build().unwrap();
+    p.resolve_externs(&obj, Some(&empty), |s| (s == "schedule").then_some(1))
+        .unwrap();
+    let mut p = obj.link("core_kconfig_getpid").unwrap();
+    let err = p.resolve_externs(&obj, Some(&empty), |_| None).unwrap_err();
+    assert!(err.to_string().contains("schedule"), "{err}");
+}
+
+#[test]
+fn extern_sections_become_allocated_variables_in_the_btf_for_the_kernel() {
+    let obj = crate::tests::object("core_kconfig");
+    let btf = obj.btf_for_kernel().unwrap().unwrap();
+    let before = obj.btf.as_ref().unwrap();
+    for name in [KCONFIG_MAP, ".ksyms"] {
+        let ds = btf.find(BtfKind::DataSec, name).unwrap();
+        let t = btf.type_by_id(ds).unwrap();
+        let crate::btf::BtfTypeData::DataSec(vars) = &t.data else {
+            panic!("{name}")
+        };
+        for v in vars {
+            let var = btf.type_by_id(v.type_id).unwrap();
+            assert_eq!(
+                var.data,
+                crate::btf::BtfTypeData::Var { linkage: 1 },
+                "{name} {}",
+                var.name
+            );
+            assert!(v.offset + v.size <= t.size_or_type, "{name} {}", var.name);
+        }
+        assert!(t.size_or_type > 0, "{name}");
+    }
+    assert_eq!(
+        btf.size_of(btf.find(BtfKind::DataSec, KCONFIG_MAP).unwrap()),
+        Some(16)
+    );
+    // Type ids are kept.
+    assert_eq!(
+        &btf.types()[..before.types().len()].len(),
+        &before.types().len()
+    );
+    assert_eq!(
+        btf.find(BtfKind::Var, "CONFIG_HZ"),
+        before.find(BtfKind::Var, "CONFIG_HZ")
+    );
 }

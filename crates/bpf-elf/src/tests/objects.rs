@@ -124,6 +124,15 @@ fn every_object_parses_links_and_relocates_in_both_byte_orders() {
                     .relocate_core(btf, &target)
                     .unwrap_or_else(|e| panic!("{stem}/{}: {e}", a.name));
             }
+            // Externs: `.kconfig` values of "y", ksyms against the object's own BTF and a fake
+            // kallsyms; the `.kconfig` map joins the object's maps.
+            let mut el = el.clone();
+            if let Some(m) = el.kconfig_map(|_| Some("y".into())).unwrap() {
+                el.maps.push(m);
+            }
+            linked
+                .resolve_externs(&el, el.btf.as_ref(), |_| Some(0xffff_ffff_8100_0000))
+                .unwrap_or_else(|e| panic!("{stem}/{}: {e}", a.name));
             let fd = |name: &str| {
                 el.maps
                     .iter()
