@@ -387,6 +387,172 @@ fn kconfig_and_ksym_externs_read_the_running_kernel() -> TestResult {
     Ok(())
 }
 
+/// Module-only structs of modules the VM loads (`veth`, `sch_ingress`, `cls_bpf`).
+const MODULE_STRUCTS: &[(&str, &str)] = &[
+    ("veth", "veth_priv"),
+    ("sch_ingress", "ingress_sched_data"),
+    ("cls_bpf", "cls_bpf_prog"),
+];
+
+fn module_btf_parses_and_core_finds_module_only_structs() -> TestResult {
+    use ebpf::attach::kernel_btf::{module_btf, module_names, KernelTargets};
+    use ebpf::elf::btf::BtfTypeData;
+    use ebpf::elf::{CoreRelocation, CoreTargetOrigin, Endianness, Instruction, LinkedProgram};
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    require_feature(
+        "kernel modules (/proc/modules)",
+        std::path::Path::new("/proc/modules").exists(),
+    )?;
+    let vmlinux = kernel_btf()?;
+    let names = module_names()?;
+    for n in &names {
+        let m = module_btf(n)?;
+        let again = module_btf(n)?;
+        if !std::sync::Arc::ptr_eq(&m.btf, &again.btf) {
+            return Err(fail(format!("module {n}: btf parsed twice")));
+        }
+        if m.btf.first_id() != vmlinux.type_count() {
+            return Err(fail(format!(
+                "module {n}: first id {} after {} vmlinux types",
+                m.btf.first_id(),
+                vmlinux.type_count()
+            )));
+        }
+        // Every type a module type refers to resolves, in vmlinux or the module.
+        for t in m.btf.types() {
+            let refs: Vec<u32> = match &t.data {
+                BtfTypeData::Members(ms) => ms.iter().map(|m| m.type_id).collect(),
+                BtfTypeData::Params(ps) => ps.iter().map(|p| p.type_id).collect(),
+                BtfTypeData::Array { elem, index, .. } => vec![*elem, *index],
+                _ => Vec::new(),
+            };
+            for id in refs {
+                if m.btf.type_by_id(id).is_none() {
+                    return Err(fail(format!(
+                        "module {n}: {} refers to missing type {id}",
+                        t.name
+                    )));
+                }
+            }
+        }
+    }
+    eprintln!("module btf: {} modules parsed: {names:?}", names.len());
+    let Some((module, name)) = MODULE_STRUCTS
+        .iter()
+        .find(|(m, _)| names.iter().any(|n| n == m))
+    else {
+        return Err(fail(format!(
+            "none of {MODULE_STRUCTS:?} is loaded (modules with btf: {names:?})"
+        )));
+    };
+    if vmlinux.find(BtfKind::Struct, name).is_some() {
+        return Err(fail(format!(
+            "vmlinux defines {name}: not module-only here"
+        )));
+    }
+    let m = module_btf(module)?;
+    let id = m
+        .btf
+        .find(BtfKind::Struct, name)
+        .ok_or_else(|| fail(format!("module {module} has no struct {name}")))?;
+    let t = m.btf.type_by_id(id).ok_or_else(|| fail("bad id"))?;
+    let BtfTypeData::Members(members) = &t.data else {
+        return Err(fail(format!("{name} has no members")));
+    };
+    // The last pointer member (not at offset 0, so the patch shows): any pointer is
+    // compatible, so the local type is simply `void *`.
+    let member = members
+        .iter()
+        .rev()
+        .find(|mb| {
+            !mb.name.is_empty()
+                && m.btf
+                    .skip_modifiers(mb.type_id)
+                    .and_then(|i| m.btf.type_by_id(i))
+                    .is_some_and(|t| t.kind == BtfKind::Ptr)
+        })
+        .ok_or_else(|| fail(format!("{name} has no named pointer member")))?;
+    let mut b = BtfBuilder::new();
+    let ptr = b.add_ptr(0);
+    let local_id = b.add_struct(name, 8, &[(&member.name, ptr, 0)]);
+    let local = b.build()?;
+    let insn = |code, off| Instruction {
+        code,
+        dst: 0,
+        src: 1,
+        off,
+        imm: 0,
+    };
+    let mut p = LinkedProgram {
+        name: "module_core".into(),
+        instructions: vec![insn(0x79, 0), insn(0x95, 0)],
+        functions: vec![("module_core".into(), 0)],
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+        core_relocations: vec![CoreRelocation {
+            insn: 0,
+            type_id: local_id,
+            access_str_off: 0,
+            access: "0:0".into(),
+            kind: 0,
+        }],
+        map_references: Vec::new(),
+        externs: Vec::new(),
+        endianness: Endianness::host(),
+    };
+    let report = p.relocate_core_with(&local, &KernelTargets::new()?)?;
+    let o = &report.outcomes[0];
+    let want_off = u64::from(member.bit_offset / 8);
+    if o.poisoned || o.target_value != want_off || o.target_type_id != Some(id) {
+        return Err(fail(format!(
+            "{name}.{}: {o:?}, want offset {want_off}",
+            member.name
+        )));
+    }
+    if i64::from(p.instructions[0].off) as u64 != want_off {
+        return Err(fail(format!(
+            "instruction not patched: {:?}",
+            p.instructions[0]
+        )));
+    }
+    let Some(CoreTargetOrigin::Module {
+        name: got,
+        btf_obj_id,
+    }) = &o.target_origin
+    else {
+        return Err(fail(format!(
+            "origin {:?}, want module {module}",
+            o.target_origin
+        )));
+    };
+    if got != module || btf_obj_id.is_none() {
+        return Err(fail(format!(
+            "origin {:?}, want module {module} with an id",
+            o.target_origin
+        )));
+    }
+    // Independent view: bpftool lists the module's BTF object under that id.
+    if cmd("sh", &["-c", "command -v bpftool"]).is_ok() {
+        let list = tests::bpftool(&["btf", "show"])?;
+        let found = list.as_array().is_some_and(|a| {
+            a.iter().any(|e| {
+                e["id"].as_u64() == btf_obj_id.map(u64::from) && e["name"].as_str() == Some(module)
+            })
+        });
+        if !found {
+            return Err(fail(format!(
+                "bpftool btf show has no {module} with id {btf_obj_id:?}"
+            )));
+        }
+    }
+    eprintln!(
+        "{name}.{} at {want_off} from module {module} (btf id {btf_obj_id:?})",
+        member.name
+    );
+    Ok(())
+}
+
 tests::tests![
     kernel_btf_is_parsed_once_and_agrees_with_bpftool,
     sanitised_object_btf_loads_with_every_feature_rewritten,
@@ -395,4 +561,5 @@ tests::tests![
     a_missing_field_read_unguarded_names_the_relocation_and_source_line,
     a_missing_custom_btf_file_is_named_when_the_program_loads,
     kconfig_and_ksym_externs_read_the_running_kernel,
+    module_btf_parses_and_core_finds_module_only_structs,
 ];

@@ -8,16 +8,24 @@
 //! the loader sanitises the object's BTF with the answer
 //! ([`bpf_elf::btf::Btf::sanitized`]).
 //!
+//! Kernel modules publish split BTF under `/sys/kernel/btf/<module>`: [`module_btf`] parses
+//! one against vmlinux's the first time it is needed and caches it (keyed by name and file
+//! size, so a module reloaded with other types is read again); CO-RE reads modules only for a
+//! local type without candidates in vmlinux, as libbpf does.
+//!
 //! The relocation itself is pure and lives in `bpf-elf` ([`bpf_elf::core`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bpf_elf::btf::{Btf, BtfBuilder, BtfFeatures, BtfKind};
-use bpf_elf::{CoreReport, ElfError, LinkedProgram};
+use bpf_elf::{CoreReport, CoreTargets, ElfError, LinkedProgram, ModuleBtf};
 
 /// Where the running kernel publishes its BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Where the running kernel publishes its BTF and its modules' (one file each).
+pub const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 
 /// The kernel's BTF could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
@@ -70,12 +78,151 @@ pub fn kernel_btf() -> Result<Arc<Btf>, KernelBtfError> {
     Ok(btf)
 }
 
+/// The names of the loaded kernel modules that have BTF (every file of [`KERNEL_BTF_DIR`] but
+/// `vmlinux`), sorted. Empty when the directory is missing.
+pub fn module_names() -> Result<Vec<String>, KernelBtfError> {
+    let dir = Path::new(KERNEL_BTF_DIR);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(KernelBtfError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| KernelBtfError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "vmlinux" {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The ids of the kernel's module BTF objects by module name (empty when they cannot be
+/// listed: without privileges, or before Linux 5.11, which has no BTF names).
+fn module_btf_obj_ids() -> std::collections::HashMap<String, u32> {
+    use bpf_sys::obj::{self, ObjKind};
+    let mut ids = std::collections::HashMap::new();
+    for id in obj::ids(ObjKind::Btf) {
+        let Ok(id) = id else { break };
+        let Ok(fd) = obj::btf_fd_by_id(id) else {
+            continue;
+        };
+        let mut name = [0u8; 64];
+        let Ok(info) = obj::btf_info_with_buffers(&fd, &mut name, &mut []) else {
+            continue;
+        };
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let name = String::from_utf8_lossy(&name[..len]).into_owned();
+        if info.kernel_btf != 0 && !name.is_empty() && name != "vmlinux" {
+            ids.insert(name, id);
+        }
+    }
+    ids
+}
+
+/// The BTF of kernel module `name` (`/sys/kernel/btf/<name>`), parsed against vmlinux's
+/// ([`kernel_btf`]) on first use and cached for the life of the process; read again only when
+/// the file's size changes (the module was reloaded). The BTF object id is looked up with
+/// `BPF_BTF_GET_NEXT_ID` when the module is first read (`None` when it cannot be).
+pub fn module_btf(name: &str) -> Result<ModuleBtf, KernelBtfError> {
+    static CACHE: Mutex<Option<std::collections::HashMap<String, (u64, ModuleBtf)>>> =
+        Mutex::new(None);
+    let path = Path::new(KERNEL_BTF_DIR).join(name);
+    let read_err = |source| KernelBtfError::Read {
+        path: path.clone(),
+        source,
+    };
+    let size = std::fs::metadata(&path).map_err(read_err)?.len();
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(Default::default);
+    if let Some((s, m)) = cache.get(name) {
+        if *s == size {
+            return Ok(m.clone());
+        }
+    }
+    let vmlinux = kernel_btf()?;
+    let raw = std::fs::read(&path).map_err(read_err)?;
+    let btf = Btf::parse_split(&raw, &vmlinux).map_err(|source| KernelBtfError::Parse {
+        path: path.clone(),
+        source: Box::new(source),
+    })?;
+    let id = module_btf_obj_ids().get(name).copied();
+    let m = ModuleBtf::new(name, Arc::new(btf), id);
+    cache.insert(name.to_string(), (size, m.clone()));
+    Ok(m)
+}
+
+/// Every loaded module's BTF ([`module_names`], [`module_btf`]).
+pub fn module_btfs() -> Result<Vec<ModuleBtf>, KernelBtfError> {
+    module_names()?.iter().map(|n| module_btf(n)).collect()
+}
+
+/// The running kernel's BTF as CO-RE targets ([`bpf_elf::LinkedProgram::relocate_core_with`]):
+/// vmlinux, and every module's BTF, read when a relocation first needs them.
+#[derive(Debug)]
+pub struct KernelTargets {
+    vmlinux: Arc<Btf>,
+    /// False for a user-supplied BTF file (libbpf ignores modules then too).
+    with_modules: bool,
+    modules: OnceLock<Vec<ModuleBtf>>,
+}
+
+impl KernelTargets {
+    /// The running kernel's targets ([`kernel_btf`]; modules on demand).
+    pub fn new() -> Result<KernelTargets, KernelBtfError> {
+        Ok(KernelTargets {
+            vmlinux: kernel_btf()?,
+            with_modules: true,
+            modules: OnceLock::new(),
+        })
+    }
+}
+
+impl CoreTargets for KernelTargets {
+    fn vmlinux(&self) -> &Btf {
+        &self.vmlinux
+    }
+
+    fn modules(&self) -> &[ModuleBtf] {
+        self.modules.get_or_init(|| {
+            if !self.with_modules {
+                return Vec::new();
+            }
+            let mut out = Vec::new();
+            match module_names() {
+                Ok(names) => {
+                    for n in names {
+                        match module_btf(&n) {
+                            Ok(m) => out.push(m),
+                            Err(e) => log::warn!("{e}: module {n} is not searched for co-re"),
+                        }
+                    }
+                }
+                Err(e) => log::warn!("{e}: kernel modules are not searched for co-re"),
+            }
+            out
+        })
+    }
+}
+
 /// The target BTF for CO-RE: the user's file when given, else the kernel's; read at most once
 /// per object load.
 #[derive(Debug, Default)]
 pub(crate) struct CoreTarget {
     custom: Option<PathBuf>,
     loaded: Option<Arc<Btf>>,
+    /// The modules' BTF, once a relocation needed them (kept for the object's other programs).
+    modules: Option<Vec<ModuleBtf>>,
 }
 
 impl CoreTarget {
@@ -83,6 +230,7 @@ impl CoreTarget {
         CoreTarget {
             custom,
             loaded: None,
+            modules: None,
         }
     }
 
@@ -121,7 +269,17 @@ impl CoreTarget {
             };
             ElfError::Io { path, source }
         })?;
-        linked.relocate_core(local, &target).map(Some)
+        let targets = KernelTargets {
+            vmlinux: target,
+            with_modules: self.custom.is_none(),
+            modules: self
+                .modules
+                .take()
+                .map_or_else(OnceLock::new, OnceLock::from),
+        };
+        let report = linked.relocate_core_with(local, &targets);
+        self.modules = targets.modules.into_inner();
+        report.map(Some)
     }
 }
 

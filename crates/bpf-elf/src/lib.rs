@@ -66,3 +66,4 @@ pub use obj::ObjectSpec;
 pub use programs::{FunctionId, FunctionSpec, ProgramSpec};
 pub use reloc::{ExternKind, Reference, Relocation};
 pub use section::ProgramSection;
+pub use core::{CoreTargetOrigin, CoreTargets, ModuleBtf};

@@ -18,7 +18,10 @@ use crate::insn::Endianness;
 /// ```
 #[derive(Debug, Clone)]
 pub struct BtfBuilder {
+    /// Index 0 is `void` (a placeholder that is not written, for split BTF).
     types: Vec<BtfType>,
+    /// The base of split BTF being built.
+    base: Option<std::sync::Arc<Btf>>,
 }
 
 impl Default for BtfBuilder {
@@ -32,13 +35,27 @@ impl BtfBuilder {
     pub fn new() -> BtfBuilder {
         BtfBuilder {
             types: vec![BtfType::new(BtfKind::Void, "", 0, BtfTypeData::None)],
+            base: None,
         }
+    }
+
+    /// A builder of split BTF on top of `base` (as a kernel module's is on vmlinux's): ids
+    /// continue after `base`'s, and types may refer to `base`'s ids.
+    pub fn new_split(base: &std::sync::Arc<Btf>) -> BtfBuilder {
+        BtfBuilder {
+            types: vec![BtfType::new(BtfKind::Void, "", 0, BtfTypeData::None)],
+            base: Some(base.clone()),
+        }
+    }
+
+    fn first_id(&self) -> u32 {
+        self.base.as_ref().map_or(0, |b| b.type_count() - 1)
     }
 
     /// Adds any type.
     pub fn add(&mut self, t: BtfType) -> u32 {
         self.types.push(t);
-        (self.types.len() - 1) as u32
+        self.first_id() + (self.types.len() - 1) as u32
     }
 
     /// `INT` of `size` bytes.
@@ -193,13 +210,22 @@ impl BtfBuilder {
         ))
     }
 
-    /// The types added so far (index = id).
+    /// The types added so far (index = id; for split BTF, index = id - the base's type count
+    /// + 1, index 0 being a placeholder).
     pub fn types(&self) -> &[BtfType] {
         &self.types
     }
 
-    /// Encodes the types in host byte order and parses them back.
+    /// Encodes the types in host byte order and parses them back (split BTF: against its
+    /// base, which must be in host byte order too).
     pub fn build(&self) -> Result<Btf> {
-        Btf::from_types(&self.types, Endianness::host())
+        match &self.base {
+            None => Btf::from_types(&self.types, Endianness::host()),
+            Some(base) => {
+                let str_base = base.strings_end();
+                let raw = super::write::marshal_at(&self.types, Endianness::host(), None, str_base);
+                Btf::parse_split(&raw, base)
+            }
+        }
     }
 }

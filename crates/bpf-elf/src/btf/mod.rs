@@ -192,8 +192,15 @@ pub struct BtfType {
 pub struct Btf {
     raw: Vec<u8>,
     endian: Endianness,
-    /// Type 0 is `void`.
+    /// This BTF's own types: for a base BTF, index = type id and type 0 is `void`; for split
+    /// BTF, index = type id - `first_id`.
     types: Vec<BtfType>,
+    /// The BTF this one extends (split BTF, such as a kernel module's), if any.
+    base: Option<std::sync::Arc<Btf>>,
+    /// The id of `types[0]`: 0, or the number of types of `base`.
+    first_id: u32,
+    /// The length of the string sections before this one's (split BTF), 0 otherwise.
+    str_base: u32,
     /// Type ids by essential name (the name up to `___`), built on first use.
     by_name: std::sync::OnceLock<std::collections::HashMap<String, Vec<u32>>>,
 }
@@ -211,6 +218,21 @@ pub(crate) fn read_str(strings: &[u8], offset: u32) -> Option<String> {
 impl Btf {
     /// Parses a `.BTF` section.
     pub fn parse(raw: &[u8]) -> Result<Btf> {
+        Btf::parse_inner(raw, None)
+    }
+
+    /// Parses split BTF (a kernel module's `/sys/kernel/btf/<module>`) on top of `base`
+    /// (usually `/sys/kernel/btf/vmlinux`): its type ids continue after `base`'s and its string
+    /// offsets after `base`'s string section, so ids and names resolve across both.
+    ///
+    /// [`Btf::type_by_id`], [`Btf::find`], [`Btf::size_of`] see base and split types;
+    /// [`Btf::types`] and [`Btf::ids_by_essential_name`] only the split part (as libbpf
+    /// searches a module's own types for CO-RE candidates).
+    pub fn parse_split(raw: &[u8], base: &std::sync::Arc<Btf>) -> Result<Btf> {
+        Btf::parse_inner(raw, Some(base))
+    }
+
+    fn parse_inner(raw: &[u8], base: Option<&std::sync::Arc<Btf>>) -> Result<Btf> {
         let endian = match raw.get(..2) {
             Some([0x9f, 0xeb]) => Endianness::Little,
             Some([0xeb, 0x9f]) => Endianness::Big,
@@ -242,19 +264,32 @@ impl Btf {
         let type_range = range(type_off, type_len, "type section out of bounds")?;
         let str_range = range(str_off, str_len, "string section out of bounds")?;
         let strings = raw.get(str_range).unwrap_or_default();
+        if let Some(b) = base {
+            if b.endian != endian {
+                return Err(err(0, "split btf and its base differ in byte order"));
+            }
+        }
+        let str_base = base.map_or(0, |b| b.strings_end());
         let name = |off: u32, at: usize| {
-            read_str(strings, off).ok_or_else(|| err(at, "bad string offset"))
+            match base {
+                Some(b) if off < str_base => b.str_at(off),
+                _ => read_str(strings, off - str_base),
+            }
+            .ok_or_else(|| err(at, "bad string offset"))
         };
 
-        let mut types = vec![BtfType {
-            kind: BtfKind::Void,
-            name: String::new(),
-            size_or_type: 0,
-            vlen: 0,
-            kind_flag: false,
-            data: BtfTypeData::None,
-            size_pos: 0,
-        }];
+        let mut types = Vec::new();
+        if base.is_none() {
+            types.push(BtfType {
+                kind: BtfKind::Void,
+                name: String::new(),
+                size_or_type: 0,
+                vlen: 0,
+                kind_flag: false,
+                data: BtfTypeData::None,
+                size_pos: 0,
+            });
+        }
         let mut pos = type_range.start;
         let end = type_range.end;
         let u32_at = |o: usize| {
@@ -385,8 +420,42 @@ impl Btf {
             raw: raw.to_vec(),
             endian,
             types,
+            base: base.cloned(),
+            first_id: base.map_or(0, |b| b.type_count()),
+            str_base,
             by_name: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The number of types, `void` included: one more than the largest id (for split BTF,
+    /// base types included).
+    pub fn type_count(&self) -> u32 {
+        self.first_id + self.types.len() as u32
+    }
+
+    /// The id of the first of [`Btf::types`]: 0 (`void`), or for split BTF the number of types
+    /// of its base.
+    pub fn first_id(&self) -> u32 {
+        self.first_id
+    }
+
+    /// The BTF this split BTF extends, if any.
+    pub fn base(&self) -> Option<&std::sync::Arc<Btf>> {
+        self.base.as_ref()
+    }
+
+    /// Where this BTF's string offsets end (split BTF: its base's included).
+    pub(crate) fn strings_end(&self) -> u32 {
+        let own = self.string_section().map_or(0, |s| s.len() as u32);
+        self.str_base + own
+    }
+
+    /// The string at `off`, looking in the base for offsets below its end.
+    fn str_at(&self, off: u32) -> Option<String> {
+        match &self.base {
+            Some(b) if off < self.str_base => b.str_at(off),
+            _ => read_str(self.string_section()?, off.checked_sub(self.str_base)?),
+        }
     }
 
     /// The raw section, with `DATASEC` sizes and variable offsets fixed up; what the loader
@@ -400,35 +469,43 @@ impl Btf {
         self.endian
     }
 
-    /// All types; index = type id, 0 is `void`.
+    /// This BTF's own types: all of them, index = type id, 0 is `void`; for split BTF only
+    /// the split part, index = type id - [`Btf::first_id`].
     pub fn types(&self) -> &[BtfType] {
         &self.types
     }
 
-    /// The type with this id.
+    /// The type with this id (split BTF: in the base or the split part).
     pub fn type_by_id(&self, id: u32) -> Option<&BtfType> {
-        self.types.get(id as usize)
+        if id < self.first_id {
+            return self.base.as_ref()?.type_by_id(id);
+        }
+        self.types.get((id - self.first_id) as usize)
     }
 
-    /// The id of the first type of this kind and name.
+    /// The id of the first type of this kind and name (split BTF: the base first).
     pub fn find(&self, kind: BtfKind, name: &str) -> Option<u32> {
+        if let Some(id) = self.base.as_ref().and_then(|b| b.find(kind, name)) {
+            return Some(id);
+        }
         self.types
             .iter()
             .position(|t| t.kind == kind && t.name == name)
-            .map(|i| i as u32)
+            .map(|i| self.first_id + i as u32)
     }
 
     /// The ids of every type whose essential name (the name up to a `___flavor` suffix) is
-    /// `name`, in id order; the index is built on first use.
+    /// `name`, in id order; the index is built on first use. Split BTF: only its own types,
+    /// not its base's.
     pub fn ids_by_essential_name(&self, name: &str) -> &[u32] {
         let index = self.by_name.get_or_init(|| {
             let mut m: std::collections::HashMap<String, Vec<u32>> =
                 std::collections::HashMap::new();
-            for (i, t) in self.types.iter().enumerate().skip(1) {
+            for (i, t) in self.types.iter().enumerate() {
                 if !t.name.is_empty() {
                     m.entry(essential_name(&t.name).to_string())
                         .or_default()
-                        .push(i as u32);
+                        .push(self.first_id + i as u32);
                 }
             }
             m
@@ -511,11 +588,7 @@ impl Btf {
 
     /// The strings section, for `.BTF.ext` names.
     pub(crate) fn string_at(&self, offset: u32) -> Option<String> {
-        let r = |o| self.endian.read_u32(&self.raw, o);
-        let hdr_len = r(4)? as usize;
-        let start = hdr_len.checked_add(r(16)? as usize)?;
-        let end = start.checked_add(r(20)? as usize)?;
-        read_str(self.raw.get(start..end)?, offset)
+        self.str_at(offset)
     }
 }
 

@@ -62,6 +62,12 @@ impl Btf {
         if *features == BtfFeatures::ALL {
             return Ok(self.clone());
         }
+        if self.base.is_some() {
+            return Err(crate::error::ElfError::InvalidBtf {
+                offset: 0,
+                reason: "split btf cannot be sanitized",
+            });
+        }
         let mut types: Vec<BtfType> = self.types.clone();
         let mut placeholder = None;
         let n = types.len();

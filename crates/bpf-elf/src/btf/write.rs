@@ -37,6 +37,8 @@ fn raw_kind(k: BtfKind) -> u32 {
 struct Strings {
     bytes: Vec<u8>,
     seen: HashMap<String, u32>,
+    /// Added to every non-empty string's offset (split BTF: the base's string section size).
+    offset_base: u32,
 }
 
 impl Strings {
@@ -47,7 +49,7 @@ impl Strings {
         if let Some(&o) = self.seen.get(s) {
             return o;
         }
-        let o = self.bytes.len() as u32;
+        let o = self.offset_base + self.bytes.len() as u32;
         self.bytes.extend_from_slice(s.as_bytes());
         self.bytes.push(0);
         self.seen.insert(s.to_string(), o);
@@ -59,9 +61,21 @@ impl Strings {
 /// (an existing string section, kept byte for byte so that offsets into it, such as line
 /// info's, stay valid) followed by the strings it lacks.
 pub(super) fn marshal(types: &[BtfType], endian: Endianness, base: Option<&[u8]>) -> Vec<u8> {
+    marshal_at(types, endian, base, 0)
+}
+
+/// [`marshal`], with string offsets starting at `offset_base` (split BTF: after its base's
+/// string section); `types` still starts with a placeholder that is not written.
+pub(super) fn marshal_at(
+    types: &[BtfType],
+    endian: Endianness,
+    base: Option<&[u8]>,
+    offset_base: u32,
+) -> Vec<u8> {
     let mut strings = Strings {
         bytes: vec![0],
         seen: HashMap::new(),
+        offset_base,
     };
     if let Some(base) = base.filter(|b| b.first() == Some(&0)) {
         strings.bytes = base.to_vec();
@@ -177,7 +191,11 @@ impl Btf {
 
     /// Encodes the types again (with a fresh, deduplicated string table); equal to
     /// [`Btf::raw`] in meaning, not necessarily in bytes.
+    /// Split BTF is returned as read (its strings continue its base's).
     pub fn to_bytes(&self) -> Vec<u8> {
+        if self.base.is_some() {
+            return self.raw.clone();
+        }
         marshal(&self.types, self.endian, None)
     }
 

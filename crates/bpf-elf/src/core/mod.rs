@@ -25,6 +25,8 @@ pub use externs::{KconfigExtern, KconfigType, KsymTarget, KCONFIG_MAP};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_modules;
 
 use bpf_sys::uapi;
 
@@ -155,6 +157,8 @@ pub struct CoreOutcome {
     pub target_value: u64,
     /// The target type it resolved to, if any.
     pub target_type_id: Option<u32>,
+    /// The BTF the target type came from (vmlinux or a module), if any.
+    pub target_origin: Option<CoreTargetOrigin>,
     /// How many target candidates matched.
     pub candidates: usize,
     /// Whether the instruction was poisoned (no target found).
@@ -218,6 +222,66 @@ struct Ctx<'a> {
     endian: Endianness,
 }
 
+/// Which target BTF a relocation resolved into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CoreTargetOrigin {
+    /// The main target: the kernel's `vmlinux` BTF, or the BTF file the user supplied.
+    Vmlinux,
+    /// A kernel module's split BTF.
+    Module {
+        /// The module's name (`/sys/kernel/btf/<name>`).
+        name: String,
+        /// The kernel's id of the module's BTF object, when known.
+        btf_obj_id: Option<u32>,
+    },
+}
+
+/// A kernel module's BTF, split on top of vmlinux's ([`Btf::parse_split`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ModuleBtf {
+    /// The module's name.
+    pub name: String,
+    /// The kernel's id of its BTF object, when known (what `fd_array` and `BPF_PSEUDO_BTF_ID`
+    /// loads of module types need).
+    pub btf_obj_id: Option<u32>,
+    /// Its types, vmlinux's as base.
+    pub btf: std::sync::Arc<Btf>,
+}
+
+impl ModuleBtf {
+    /// A module's BTF.
+    pub fn new(name: impl Into<String>, btf: std::sync::Arc<Btf>, btf_obj_id: Option<u32>) -> Self {
+        ModuleBtf {
+            name: name.into(),
+            btf_obj_id,
+            btf,
+        }
+    }
+}
+
+/// Where CO-RE looks for target types: the main target BTF, then, for a local type without
+/// candidates there, the kernel modules' BTF (as libbpf does).
+pub trait CoreTargets {
+    /// The main target (vmlinux, or a user-supplied file).
+    fn vmlinux(&self) -> &Btf;
+    /// The modules' BTF. Asked only when a local type has no candidate in
+    /// [`CoreTargets::vmlinux`], so an implementation may read them then.
+    fn modules(&self) -> &[ModuleBtf] {
+        &[]
+    }
+}
+
+impl CoreTargets for Btf {
+    fn vmlinux(&self) -> &Btf {
+        self
+    }
+}
+
+/// A candidate: the module it comes from (`None`: vmlinux) and its type id.
+type Cand = (Option<usize>, u32);
+
 impl LinkedProgram {
     /// Applies the program's CO-RE relocations: `local` is the object's BTF (the types the
     /// program was compiled against), `target` the BTF of the kernel it will run on.
@@ -226,9 +290,20 @@ impl LinkedProgram {
     /// the program) and the report says what each did; poisoned instructions are in it. On
     /// error nothing is changed. Pure: the same inputs give the same instructions.
     pub fn relocate_core(&mut self, local: &Btf, target: &Btf) -> Result<CoreReport> {
+        self.relocate_core_with(local, target)
+    }
+
+    /// [`LinkedProgram::relocate_core`] against vmlinux and kernel modules: candidates come
+    /// from `targets.vmlinux()`, and only for a local type without any there from every
+    /// module of `targets.modules()`. Each outcome says which BTF its target came from.
+    pub fn relocate_core_with(
+        &mut self,
+        local: &Btf,
+        targets: &dyn CoreTargets,
+    ) -> Result<CoreReport> {
         let ctx = Ctx {
             local,
-            target,
+            target: targets.vmlinux(),
             endian: self.endianness,
         };
         let mut insns = self.instructions.clone();
@@ -245,7 +320,7 @@ impl LinkedProgram {
                 access: r.access.clone(),
                 reason,
             };
-            let outcome = relocate_one(&ctx, r, &mut insns).map_err(fail)?;
+            let outcome = relocate_one(&ctx, targets, r, &mut insns).map_err(fail)?;
             report.outcomes.push(outcome);
         }
         self.instructions = insns;
@@ -256,6 +331,7 @@ impl LinkedProgram {
 
 fn relocate_one(
     ctx: &Ctx<'_>,
+    targets: &dyn CoreTargets,
     r: &CoreRelocation,
     insns: &mut [Instruction],
 ) -> Result<CoreOutcome, String> {
@@ -273,6 +349,7 @@ fn relocate_one(
         local_value: 0,
         target_value: 0,
         target_type_id: None,
+        target_origin: None,
         candidates: 0,
         poisoned: false,
     };
@@ -286,16 +363,36 @@ fn relocate_one(
         if lt.name.is_empty() {
             return Err("co-re relocations of anonymous types are not supported".into());
         }
-        let mut chosen: Option<(Res, Spec)> = None;
-        for cand in candidates::find(ctx.local, r.type_id, ctx.target) {
-            let Some(spec) = candidates::match_spec(ctx, &local, cand, kind) else {
+        let mut cands: Vec<Cand> = candidates::find(ctx.local, r.type_id, ctx.target)
+            .map(|id| (None, id))
+            .collect();
+        let modules = if cands.is_empty() {
+            targets.modules()
+        } else {
+            &[]
+        };
+        for (i, m) in modules.iter().enumerate() {
+            let found = candidates::find(ctx.local, r.type_id, &m.btf);
+            cands.extend(found.map(|id| (Some(i), id)));
+        }
+        let mut chosen: Option<(Res, Spec, Option<usize>)> = None;
+        for (module, cand) in cands {
+            let cctx = Ctx {
+                local: ctx.local,
+                target: match module {
+                    Some(i) => &modules[i].btf,
+                    None => ctx.target,
+                },
+                endian: ctx.endian,
+            };
+            let Some(spec) = candidates::match_spec(&cctx, &local, cand, kind) else {
                 continue;
             };
-            let res = calc(ctx, kind, &local, Some(&spec))?;
+            let res = calc(&cctx, kind, &local, Some(&spec))?;
             outcome.candidates += 1;
             match &chosen {
-                None => chosen = Some((res, spec)),
-                Some((prev, prev_spec)) => {
+                None => chosen = Some((res, spec, module)),
+                Some((prev, prev_spec, _)) => {
                     if kind.is_field_based() && prev_spec.bit_offset != spec.bit_offset {
                         return Err(format!(
                             "field offset ambiguity: candidates [{}] and [{}] put it at bit {} and {}",
@@ -312,8 +409,15 @@ fn relocate_one(
             }
         }
         match chosen {
-            Some((res, spec)) => {
+            Some((res, spec, module)) => {
                 outcome.target_type_id = Some(spec.root_type_id);
+                outcome.target_origin = Some(match module.and_then(|i| modules.get(i)) {
+                    Some(m) => CoreTargetOrigin::Module {
+                        name: m.name.clone(),
+                        btf_obj_id: m.btf_obj_id,
+                    },
+                    None => CoreTargetOrigin::Vmlinux,
+                });
                 res
             }
             None => calc(ctx, kind, &local, None)?,
