@@ -7,6 +7,7 @@ mod attach_net;
 mod co_re;
 mod examples;
 mod harness;
+mod interp_diff;
 mod perf;
 mod loader;
 mod programs;
@@ -19,6 +20,7 @@ mod tracing;
 fn main() -> std::process::ExitCode {
     tests::main(&[
         ("harness", harness::TESTS),
+        ("interp_diff", interp_diff::TESTS),
         ("sys_perf", sys_perf::TESTS),
         ("sys_bpf", sys_bpf::TESTS),
         ("perf", perf::TESTS),

@@ -88,3 +88,4 @@ pub mod errno {
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/mocks.md")]
 struct MocksDoc;
+pub mod interp;
