@@ -133,7 +133,7 @@ pub enum ProgramOp {
     Load,
     /// [`Program::pin`](bpf_attach::Program::pin).
     Pin,
-    /// [`MockProgram::attach`](crate::MockProgram::attach).
+    /// [`Program::attach`](bpf_attach::Program::attach).
     Attach,
     /// [`MockLink::detach`](crate::MockLink::detach).
     Detach,
