@@ -531,12 +531,13 @@ fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<Arc<ObjectBtf>> 
     let raw = btf.raw().to_vec();
     let fd = if options.btf {
         // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
+        // Borrowed when nothing is rewritten: a clone would copy every parsed type.
         let for_kernel = match spec.btf_for_kernel() {
-            Ok(Some(b)) => b,
-            Ok(None) => btf.clone(),
+            Ok(Some(b)) => std::borrow::Cow::Owned(b),
+            Ok(None) => std::borrow::Cow::Borrowed(btf),
             Err(e) => {
                 log::warn!("cannot lay out the object's extern variables in its BTF: {e}");
-                btf.clone()
+                std::borrow::Cow::Borrowed(btf)
             }
         };
         let sanitized = match crate::kernel_btf::sanitize_for_kernel(&for_kernel) {

@@ -41,6 +41,58 @@ pub fn to_bytes<T: KeyValue + ?Sized>(value: &T, size: usize) -> Result<Vec<u8>,
     Ok(out)
 }
 
+/// A zero-filled buffer of a map's key or value size for one operation: on the stack when it
+/// fits in `N` bytes (the common case: keys and values of a few words), on the heap otherwise,
+/// so [`crate::MapExt`]'s conversions allocate nothing per operation for small maps.
+#[derive(Debug)]
+pub(crate) enum ScratchBuf<const N: usize> {
+    Stack([u8; N], usize),
+    Heap(Vec<u8>),
+}
+
+impl<const N: usize> ScratchBuf<N> {
+    /// `len` zero bytes.
+    #[inline]
+    pub(crate) fn zeroed(len: usize) -> Self {
+        if len <= N {
+            ScratchBuf::Stack([0; N], len)
+        } else {
+            ScratchBuf::Heap(vec![0; len])
+        }
+    }
+
+    /// `value` written into `len` zero bytes (as [`to_bytes`], without the allocation).
+    #[inline]
+    pub(crate) fn from_value<T: KeyValue + ?Sized>(
+        value: &T,
+        len: usize,
+    ) -> Result<Self, ConvertError> {
+        let mut buf = Self::zeroed(len);
+        value.write_bytes(buf.as_mut())?;
+        Ok(buf)
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for ScratchBuf<N> {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            ScratchBuf::Stack(b, len) => &b[..*len],
+            ScratchBuf::Heap(v) => v,
+        }
+    }
+}
+
+impl<const N: usize> AsMut<[u8]> for ScratchBuf<N> {
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u8] {
+        match self {
+            ScratchBuf::Stack(b, len) => &mut b[..*len],
+            ScratchBuf::Heap(v) => v,
+        }
+    }
+}
+
 impl<T: KeyValue + ?Sized> KeyValue for &T {
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         (**self).write_bytes(out)
@@ -396,6 +448,25 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn scratch_buffers_match_to_bytes_on_and_off_the_stack() {
+        for size in [0usize, 1, 4, 8, 16, 17, 40] {
+            let v = 0x0102_0304u32 as u64;
+            let small = ScratchBuf::<16>::from_value(&v, size);
+            assert!(matches!(
+                (&small, size <= 16),
+                (Ok(ScratchBuf::Stack(..)), true) | (Ok(ScratchBuf::Heap(_)), false) | (Err(_), _)
+            ));
+            assert_eq!(
+                small.as_ref().map(|b| b.as_ref().to_vec()).ok(),
+                to_bytes(&v, size).ok()
+            );
+        }
+        let mut b = ScratchBuf::<4>::zeroed(3);
+        b.as_mut().copy_from_slice(&[1, 2, 3]);
+        assert_eq!(b.as_ref(), [1, 2, 3]);
     }
 
     #[test]

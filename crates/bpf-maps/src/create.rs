@@ -332,14 +332,14 @@ fn reuse(spec: MapSpec, path: PathBuf) -> Result<KernelMap, MapError> {
         path: path.clone(),
         source,
     })?;
-    let fd = MapFd::new(fd).map_err(|source| MapError::Pin {
+    let (fd, raw) = MapFd::with_info(fd).map_err(|source| MapError::Pin {
         op: "open pinned",
         map: spec.name.clone(),
         path: path.clone(),
         source,
     })?;
-    let mut map = KernelMap::from_map_fd(fd, Some(path.clone()))?;
-    let info = map.info()?;
+    let mut map = KernelMap::from_map_fd(fd, &raw, Some(path.clone()))?;
+    let info = MapInfo::from_raw(&raw);
     let differences = compatibility(&spec, &info);
     if !differences.is_empty() {
         return Err(MapError::Incompatible {
@@ -390,16 +390,17 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
         attr.btf_key_type_id = k;
         attr.btf_value_type_id = v;
     }
-    let created = match MapFd::create(&attr) {
+    // One BPF_OBJ_GET_INFO_BY_FD gives both the layout and the id, name and flags.
+    let created = match MapFd::create_with_info(&attr) {
         Err(_) if attr.btf_fd.is_some() => {
             attr.btf_fd = None;
             attr.btf_key_type_id = 0;
             attr.btf_value_type_id = 0;
-            MapFd::create(&attr)
+            MapFd::create_with_info(&attr)
         }
         other => other,
     };
-    let fd = created.map_err(|source| {
+    let (fd, info) = created.map_err(|source| {
         if let bpf_sys::probe::Probe::Unsupported(ns) = bpf_sys::probe::map_type(spec.map_type) {
             if source.errno() == Some(EINVAL) || source.errno() == Some(crate::error::EPERM) {
                 return MapError::NotSupported {
@@ -414,7 +415,7 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
         }
     })?;
     drop(temp_inner);
-    let mut map = KernelMap::from_map_fd(fd, None)?;
+    let mut map = KernelMap::from_map_fd(fd, &info, None)?;
     map.name = spec.name.clone();
     if let Some(data) = &spec.data {
         write_initial_data(&map, data)?;

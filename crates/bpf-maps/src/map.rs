@@ -10,7 +10,7 @@ use bpf_sys::map::{MapFd, MapLayout};
 use bpf_sys::{uapi, MapType, SysError};
 
 use crate::batch::BatchCursor;
-use crate::convert::{ne_to_u64, KeyValue};
+use crate::convert::{ne_to_u64, KeyValue, ScratchBuf};
 use crate::error::{MapError, Part};
 use crate::iter::{Entries, Keys};
 
@@ -135,6 +135,21 @@ pub trait Map: fmt::Debug {
     }
 }
 
+/// Bytes of a key or value [`MapExt`] converts or reads on the stack (a per-CPU `u64` for up to
+/// 8 possible CPUs); larger ones go to the heap.
+const STACK_KEY: usize = 64;
+const STACK_INT: usize = STACK_KEY;
+
+/// `key` as a buffer of the map's key size (no allocation up to [`STACK_KEY`] bytes).
+#[inline]
+fn key_buf<M: Map + ?Sized, K: KeyValue + ?Sized>(
+    map: &M,
+    key: &K,
+) -> Result<ScratchBuf<STACK_KEY>, MapError> {
+    ScratchBuf::from_value(key, map.key_size() as usize)
+        .map_err(|e| MapError::convert(map.name(), Part::Key, e))
+}
+
 /// The stride of one per-CPU slot: the value size rounded up to 8.
 pub fn per_cpu_stride(value_size: u32) -> usize {
     (value_size as usize).div_ceil(8) * 8
@@ -224,9 +239,9 @@ pub trait MapExt: Map {
     /// The value of `key` as raw bytes: [`Map::value_len`] of them (per-CPU: one 8-byte-aligned
     /// slot per possible CPU). A missing key is an error with [`MapError::is_not_found`].
     fn lookup<K: KeyValue + ?Sized>(&self, key: &K) -> Result<Vec<u8>, MapError> {
-        let k = self.key_bytes(key)?;
+        let k = key_buf(self, key)?;
         let mut v = vec![0u8; self.value_len()];
-        self.lookup_elem(&k, &mut v, 0)?;
+        self.lookup_elem(k.as_ref(), &mut v, 0)?;
         Ok(v)
     }
 
@@ -238,7 +253,10 @@ pub trait MapExt: Map {
         if size > 8 {
             return Err(self.unsupported("lookup as integer (value wider than 8 bytes)"));
         }
-        let v = self.lookup(key)?;
+        let k = key_buf(self, key)?;
+        let mut buf = ScratchBuf::<STACK_INT>::zeroed(self.value_len());
+        self.lookup_elem(k.as_ref(), buf.as_mut(), 0)?;
+        let v = buf.as_ref();
         let stride = if self.is_per_cpu() {
             per_cpu_stride(self.value_size())
         } else {
@@ -303,28 +321,31 @@ pub trait MapExt: Map {
         value: &V,
         flags: u64,
     ) -> Result<(), MapError> {
-        let k = self.key_bytes(key)?;
-        let v = self.value_bytes(value)?;
+        let k = key_buf(self, key)?;
+        let v = ScratchBuf::<STACK_KEY>::from_value(value, self.value_len())
+            .map_err(|e| MapError::convert(self.name(), Part::Value, e))?;
         let flags = if forces_any(self.map_type()) {
             ANY
         } else {
             flags
         };
-        self.update_elem(&k, &v, flags)
+        self.update_elem(k.as_ref(), v.as_ref(), flags)
     }
 
     /// Removes `key` ([`MapError::is_not_found`] if it is missing).
     fn delete<K: KeyValue + ?Sized>(&self, key: &K) -> Result<(), MapError> {
-        let k = self.key_bytes(key)?;
-        self.delete_elem(&k)
+        let k = key_buf(self, key)?;
+        self.delete_elem(k.as_ref())
     }
 
     /// The key after `key` (`None`: the first key, Linux 4.12), `None` at the end. A key that
     /// is not in a hash map restarts the walk at the first key (kernel semantics).
     fn next_key(&self, key: Option<&dyn KeyValue>) -> Result<Option<Vec<u8>>, MapError> {
-        let k = key.map(|k| self.key_bytes(k)).transpose()?;
+        let k = key.map(|k| key_buf(self, k)).transpose()?;
         let mut next = vec![0u8; self.key_size() as usize];
-        Ok(self.get_next_key(k.as_deref(), &mut next)?.then_some(next))
+        Ok(self
+            .get_next_key(k.as_ref().map(AsRef::as_ref), &mut next)?
+            .then_some(next))
     }
 
     /// [`MapExt::next_key`] up to its first NUL, as a string.
@@ -408,8 +429,8 @@ impl KernelMap {
     /// `NewMapFromExistingMapByFd`).
     pub fn from_fd(fd: OwnedFd) -> Result<Self, MapError> {
         let what = format!("fd {}", fd.as_raw_fd());
-        let fd = MapFd::new(fd).map_err(|source| MapError::Open { what, source })?;
-        Self::from_map_fd(fd, None)
+        let (fd, info) = MapFd::with_info(fd).map_err(|source| MapError::Open { what, source })?;
+        Self::from_map_fd(fd, &info, None)
     }
 
     /// Opens the map with kernel id `id` (`BPF_MAP_GET_FD_BY_ID`, needs CAP_SYS_ADMIN).
@@ -419,8 +440,8 @@ impl KernelMap {
             what: what.clone(),
             source,
         })?;
-        let fd = MapFd::new(fd).map_err(|source| MapError::Open { what, source })?;
-        Self::from_map_fd(fd, None)
+        let (fd, info) = MapFd::with_info(fd).map_err(|source| MapError::Open { what, source })?;
+        Self::from_map_fd(fd, &info, None)
     }
 
     /// Opens the map pinned at `path` (`BPF_OBJ_GET`).
@@ -431,21 +452,20 @@ impl KernelMap {
             what: what.clone(),
             source,
         })?;
-        let fd = MapFd::new(fd).map_err(|source| MapError::Open { what, source })?;
-        let mut map = Self::from_map_fd(fd, Some(path.to_path_buf()))?;
+        let (fd, info) = MapFd::with_info(fd).map_err(|source| MapError::Open { what, source })?;
+        let mut map = Self::from_map_fd(fd, &info, Some(path.to_path_buf()))?;
         map.template.pinning = bpf_elf::Pinning::Path(path.to_string_lossy().into_owned());
         Ok(map)
     }
 
+    /// The handle of `fd`, from the info [`MapFd::with_info`] read with it (no second
+    /// `BPF_OBJ_GET_INFO_BY_FD`).
     pub(crate) fn from_map_fd(
         fd: MapFd<OwnedFd>,
+        info: &uapi::bpf_map_info,
         pinned: Option<PathBuf>,
     ) -> Result<Self, MapError> {
-        let info = bpf_sys::obj::map_info(fd.fd()).map_err(|source| MapError::Open {
-            what: format!("fd {}", fd.fd().as_raw_fd()),
-            source,
-        })?;
-        let info = MapInfo::from_raw(&info);
+        let info = MapInfo::from_raw(info);
         let map_type = MapType::try_from(info.type_raw).map_err(|raw| MapError::UnknownType {
             map: info.name.clone(),
             raw,
@@ -542,16 +562,11 @@ impl KernelMap {
 
     /// Another handle on the same map (a duplicated fd).
     pub fn try_clone(&self) -> Result<KernelMap, MapError> {
-        let fd = self
-            .fd
-            .fd()
-            .try_clone_to_owned()
-            .map_err(|source| MapError::Io {
-                op: "dup map fd",
-                path: PathBuf::new(),
-                source,
-            })?;
-        let fd = MapFd::new(fd).map_err(|e| MapError::op("info", &self.name, e))?;
+        let fd = self.fd.try_clone_owned().map_err(|source| MapError::Io {
+            op: "dup map fd",
+            path: PathBuf::new(),
+            source,
+        })?;
         Ok(KernelMap {
             fd,
             name: self.name.clone(),
@@ -567,8 +582,21 @@ impl KernelMap {
         self.fd.into_inner()
     }
 
-    fn sys(&self, op: &'static str) -> impl FnOnce(SysError) -> MapError + '_ {
-        move |e| MapError::op(op, &self.name, e)
+    /// The error of an element command. The slices' sizes are checked once, by `MapFd` (the
+    /// check that keeps the call sound), before the call; a refusal there (an error with no
+    /// errno) is reported as the [`MapError::Size`] of the first slice of the wrong length,
+    /// `parts` in the order they are checked, as this handle always reported it.
+    #[cold]
+    #[inline(never)]
+    fn elem_error(&self, op: &'static str, e: SysError, parts: &[(Part, usize)]) -> MapError {
+        if e.errno().is_none() {
+            for &(part, got) in parts {
+                if let Err(size) = self.check(part, got) {
+                    return size;
+                }
+            }
+        }
+        MapError::op(op, &self.name, e)
     }
 
     pub(crate) fn check(&self, part: Part, got: usize) -> Result<(), MapError> {
@@ -620,46 +648,52 @@ impl Map for KernelMap {
         self.fd.layout().value_len
     }
 
+    #[inline]
     fn lookup_elem(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), MapError> {
-        self.check(Part::Key, key.len())?;
-        self.check(Part::Value, value.len())?;
+        let (k, v) = (key.len(), value.len());
         self.fd
             .lookup(key, value, flags)
-            .map_err(self.sys("lookup"))
+            .map_err(|e| self.elem_error("lookup", e, &[(Part::Key, k), (Part::Value, v)]))
     }
 
+    #[inline]
     fn update_elem(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
-        self.check(Part::Key, key.len())?;
-        self.check(Part::Value, value.len())?;
-        self.fd
-            .update(key, value, flags)
-            .map_err(self.sys("update"))
+        self.fd.update(key, value, flags).map_err(|e| {
+            self.elem_error(
+                "update",
+                e,
+                &[(Part::Key, key.len()), (Part::Value, value.len())],
+            )
+        })
     }
 
+    #[inline]
     fn delete_elem(&self, key: &[u8]) -> Result<(), MapError> {
-        self.check(Part::Key, key.len())?;
-        self.fd.delete(key).map_err(self.sys("delete"))
+        self.fd
+            .delete(key)
+            .map_err(|e| self.elem_error("delete", e, &[(Part::Key, key.len())]))
     }
 
+    #[inline]
     fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, MapError> {
-        if let Some(k) = key {
-            self.check(Part::Key, k.len())?;
-        }
-        self.check(Part::Key, next.len())?;
-        self.fd.next_key(key, next).map_err(self.sys("next key"))
+        let n = next.len();
+        self.fd.next_key(key, next).map_err(|e| {
+            let k = key.map_or(n, <[u8]>::len);
+            self.elem_error("next key", e, &[(Part::Key, k), (Part::Key, n)])
+        })
     }
 
+    #[inline]
     fn lookup_and_delete_elem(
         &self,
         key: &[u8],
         value: &mut [u8],
         flags: u64,
     ) -> Result<(), MapError> {
-        self.check(Part::Key, key.len())?;
-        self.check(Part::Value, value.len())?;
-        self.fd
-            .lookup_and_delete(key, value, flags)
-            .map_err(self.sys("lookup and delete"))
+        let (k, v) = (key.len(), value.len());
+        self.fd.lookup_and_delete(key, value, flags).map_err(|e| {
+            self.elem_error("lookup and delete", e, &[(Part::Key, k), (Part::Value, v)])
+        })
     }
 
     fn lookup_batch(

@@ -4,7 +4,9 @@
 //! The kernel copies one slot per **possible** CPU (not online), each slot the value size
 //! rounded up to 8 bytes. [`PerCpuValues`] holds one `V` per possible CPU, in CPU order; the
 //! views convert to and from the padded layout through a scratch buffer they keep, so
-//! [`PerCpuHashMap::get_into`] and the setters allocate nothing.
+//! [`PerCpuHashMap::get_into`] and the setters allocate nothing; when `V`'s size is a multiple
+//! of 8 (no padding: `u64`, most structs) the kernel's layout is [`PerCpuValues`]' own and the
+//! value goes straight to or from it, without the scratch buffer or its lock.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -113,6 +115,11 @@ impl Scratch {
         out: &mut PerCpuValues<V>,
         f: impl FnOnce(&mut [u8]) -> Result<(), MapError>,
     ) -> Result<(), MapError> {
+        if size_of::<V>() != 0 && self.stride == size_of::<V>() && out.values.len() == self.slots {
+            // No padding between slots: the kernel's layout is `out`'s own, so the value is
+            // read straight into it (no scratch, no lock, no copy).
+            return f(bytemuck::cast_slice_mut(&mut out.values));
+        }
         let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut buf)?;
         out.read_padded(&buf, self.stride);
@@ -132,6 +139,10 @@ impl Scratch {
                 values.len() * self.stride,
                 self.slots * self.stride,
             ));
+        }
+        if size_of::<V>() != 0 && self.stride == size_of::<V>() {
+            // No padding: `values` is already the kernel's layout.
+            return f(bytemuck::cast_slice(&values.values));
         }
         let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         values.write_padded(&mut buf, self.stride);

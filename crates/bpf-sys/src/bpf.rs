@@ -11,6 +11,12 @@
 //! the bytes they do not know are zero (`bpf_check_uarg_tail_zero`), and each command's
 //! `CHECK_ATTR` wants every field after its last one to be zero, which the zeroed union
 //! guarantees. So one layout (the 6.12 UAPI) serves every kernel from 5.10 on.
+//!
+//! The hot element commands are the exception: they pass an [`ElemAttr`], the 32 bytes of the
+//! union up to the end of the element member's `flags` (libbpf's `offsetofend`), built whole
+//! on the stack and passed with its own size, so no call zeroes or copies the other 112 bytes.
+//! The kernel copies only the `size` bytes it is given and zeroes the rest of its own copy,
+//! which is what `CHECK_ATTR` then looks at: the same attribute as far as it can tell.
 
 use std::ffi::{c_long, CString};
 use std::mem;
@@ -199,10 +205,67 @@ impl Cmd {
 /// The size of the attribute union this crate passes: the whole union of the 6.12 UAPI.
 pub const ATTR_SIZE: usize = mem::size_of::<bpf_attr>();
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::uapi::bpf_attr {}
+    impl Sealed for super::ElemAttr {}
+}
+
+/// An attribute [`sys_bpf`] can pass: the whole `bpf_attr` union, or [`ElemAttr`], a `repr(C)`
+/// prefix of it (sealed).
+///
+/// # Safety
+///
+/// Implementors are `repr(C)` plain data whose first `size_of::<Self>()` bytes have the layout
+/// of the same bytes of `bpf_attr` for the commands they are passed with, and for which every
+/// bit pattern is valid (the kernel writes some members back).
+pub unsafe trait Attr: sealed::Sealed {}
+// SAFETY: the union itself.
+unsafe impl Attr for bpf_attr {}
+// SAFETY: `ElemAttr` is `repr(C)` integers laid out as the element member of the union (checked
+// at compile time below), with its hole made an explicit field.
+unsafe impl Attr for ElemAttr {}
+
+/// The attribute of the element commands (`BPF_MAP_LOOKUP_ELEM`, `UPDATE`, `DELETE`,
+/// `GET_NEXT_KEY`, `LOOKUP_AND_DELETE`): the union's element member up to the end of `flags`,
+/// 32 bytes, as libbpf passes it. Every byte is a field, so a whole-struct copy copies no
+/// unspecified padding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ElemAttr {
+    /// The map fd.
+    pub map_fd: u32,
+    /// The hole before `key` in the union's layout: always 0.
+    pub pad: u32,
+    /// The key's address (0: none).
+    pub key: u64,
+    /// The value's address, or for `BPF_MAP_GET_NEXT_KEY` the next key's.
+    pub value: u64,
+    /// The command's flags (`BPF_ANY`, `BPF_F_LOCK`...).
+    pub flags: u64,
+}
+
+/// The bytes of the union the element commands read: up to the end of the element member's
+/// `flags` (libbpf's `offsetofend(union bpf_attr, flags)`).
+pub const ELEM_ATTR_SIZE: usize =
+    mem::offset_of!(uapi::bpf_attr__bindgen_ty_2, flags) + mem::size_of::<u64>();
+
+const _: () = {
+    type E = uapi::bpf_attr__bindgen_ty_2;
+    assert!(mem::size_of::<ElemAttr>() == ELEM_ATTR_SIZE);
+    assert!(mem::offset_of!(ElemAttr, map_fd) == mem::offset_of!(E, map_fd));
+    assert!(mem::offset_of!(ElemAttr, key) == mem::offset_of!(E, key));
+    assert!(mem::offset_of!(ElemAttr, value) == mem::offset_of!(E, __bindgen_anon_1));
+    assert!(mem::offset_of!(ElemAttr, flags) == mem::offset_of!(E, flags));
+    assert!(mem::offset_of!(uapi::bpf_attr, __bindgen_anon_2) == 0);
+    assert!(ELEM_ATTR_SIZE <= ATTR_SIZE);
+};
+
 /// Calls `bpf(cmd, attr, size)`: the only place in the workspace that enters `bpf(2)`.
 ///
+/// `attr` is the whole `bpf_attr` union or a prefix of it ([`Attr`]: [`ElemAttr`]).
 /// Returns the kernel's non-negative result (an fd for the commands that create one, else 0),
-/// or a [`SysError`] naming the command with the errno. A `size` larger than the union is
+/// or a [`SysError`] naming the command with the errno. A `size` larger than `attr` is
 /// refused with `EINVAL` before the call (the kernel would read past `attr`). `EINTR` is not
 /// retried here: no BPF command returns it today, and a wrapper knows better.
 ///
@@ -214,20 +277,22 @@ pub const ATTR_SIZE: usize = mem::size_of::<bpf_attr>();
 /// writes; that length is the one given in `attr` next to the pointer, or, for map elements,
 /// the map's key and value size. Memory the kernel writes must not be aliased by a shared Rust
 /// reference during the call.
-pub unsafe fn sys_bpf(cmd: Cmd, attr: &mut bpf_attr, size: usize) -> Result<c_long, SysError> {
-    if size > ATTR_SIZE {
+#[inline]
+pub unsafe fn sys_bpf<A: Attr>(cmd: Cmd, attr: &mut A, size: usize) -> Result<c_long, SysError> {
+    if size > mem::size_of::<A>() {
         return Err(SysError::invalid_input(
             cmd.name(),
             "attr size larger than bpf_attr",
         ));
     }
-    // SAFETY: `attr` is a live, exclusively borrowed `bpf_attr` of at least `size` bytes (checked
-    // above); the caller guarantees the pointers inside it (see `# Safety`).
+    // SAFETY: `attr` is a live, exclusively borrowed attribute of at least `size` bytes (checked
+    // above) laid out as the start of `bpf_attr` (`Attr`); the caller guarantees the pointers
+    // inside it (see `# Safety`).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             cmd.raw() as libc::c_long,
-            attr as *mut bpf_attr,
+            attr as *mut A,
             size,
         )
     };

@@ -50,10 +50,10 @@ pub fn pin_current_thread(cpu: u32) -> io::Result<()> {
     }
 }
 
-/// libbpf's attribute size for the element commands: up to the end of `flags`.
-pub const ELEM_ATTR_SIZE: usize = 32;
-/// libbpf's attribute size for the batch commands: up to the end of `batch.flags`.
-pub const BATCH_ATTR_SIZE: usize = 56;
+/// libbpf's attribute size for the element commands: up to the end of `flags` (32).
+pub const ELEM_ATTR_SIZE: usize = crate::bpf::ELEM_ATTR_SIZE;
+/// libbpf's attribute size for the batch commands: up to the end of `batch.flags` (56).
+pub const BATCH_ATTR_SIZE: usize = crate::map_batch::BATCH_ATTR_SIZE;
 /// The attribute size for `BPF_MAP_CREATE` and `BPF_PROG_LOAD`: the whole union (both commands
 /// read fields up to near its end on current kernels).
 pub const FULL_ATTR_SIZE: usize = size_of::<bpf_attr>();
@@ -537,8 +537,17 @@ struct ProgFloor {
     insns: Vec<bpf_insn>,
     /// (instruction index, map index) of each `BPF_PSEUDO_MAP_FD` load.
     refs: Vec<(usize, usize)>,
+    /// `struct bpf_func_info` and `struct bpf_line_info` records, read by the kernel through
+    /// `attr` when the object has BTF.
+    func_info: Box<[u8]>,
+    line_info: Box<[u8]>,
     attr: bpf_attr,
 }
+
+/// `struct bpf_func_info`'s size.
+pub const FUNC_INFO_REC_SIZE: usize = 8;
+/// `struct bpf_line_info`'s size.
+pub const LINE_INFO_REC_SIZE: usize = 16;
 
 /// What [`ObjectFloor::new`] takes for one program.
 #[derive(Debug)]
@@ -551,16 +560,31 @@ pub struct ProgInput<'a> {
     pub insn_bytes: &'a [u8],
     /// (instruction index, map index) of each map fd load.
     pub map_refs: Vec<(usize, usize)>,
+    /// The program's `struct bpf_func_info` records ([`FUNC_INFO_REC_SIZE`] bytes each, host
+    /// order), passed with the object's BTF ([`ObjectFloor::with_btf`]); empty for none.
+    pub func_info: &'a [u8],
+    /// The program's `struct bpf_line_info` records ([`LINE_INFO_REC_SIZE`] bytes each).
+    pub line_info: &'a [u8],
 }
 
 /// Raw `BPF_MAP_CREATE` of every map and `BPF_PROG_LOAD` of every program with the map fds
 /// written into their instructions, then close: an object's load with nothing else.
+///
+/// With [`ObjectFloor::with_file`] each run first reads the object file (into a buffer kept
+/// between runs); with [`ObjectFloor::with_btf`] it loads the object's BTF (`BPF_BTF_LOAD`) and
+/// passes it with each program's func_info and line_info, as a loader does. Parsing is left
+/// out: the floor's instructions and records come from a parse done once, before.
 pub struct ObjectFloor {
     maps: Vec<bpf_attr>,
     progs: Vec<ProgFloor>,
     /// Read by the kernel through the programs' attributes.
     _license: Box<CStr>,
     fds: Vec<RawFd>,
+    /// The object's BTF, read by the kernel through `btf_attr`.
+    btf: Option<Box<[u8]>>,
+    btf_attr: bpf_attr,
+    file: Option<std::path::PathBuf>,
+    file_buf: Vec<u8>,
 }
 
 impl ObjectFloor {
@@ -594,7 +618,13 @@ impl ObjectFloor {
                     .into_iter()
                     .filter(|&(i, m)| i < insns.len() && m < maps.len())
                     .collect();
-                ProgFloor { insns, refs, attr }
+                ProgFloor {
+                    insns,
+                    refs,
+                    func_info: p.func_info.into(),
+                    line_info: p.line_info.into(),
+                    attr,
+                }
             })
             .collect();
         ObjectFloor {
@@ -602,12 +632,85 @@ impl ObjectFloor {
             fds: Vec::with_capacity(maps.len() + 8),
             progs,
             _license: license,
+            btf: None,
+            btf_attr: bpf_attr::default(),
+            file: None,
+            file_buf: Vec::new(),
         }
+    }
+
+    /// Loads `btf` (the object's BTF as the loader sends it) at each run and passes it, with
+    /// each program's func_info and line_info, to `BPF_PROG_LOAD`.
+    pub fn with_btf(mut self, btf: &[u8]) -> Self {
+        let btf: Box<[u8]> = btf.into();
+        self.btf_attr = bpf_attr::default();
+        self.btf_attr.__bindgen_anon_7.btf = addr(btf.as_ptr());
+        self.btf_attr.__bindgen_anon_7.btf_size = btf.len() as u32;
+        self.btf = Some(btf);
+        for p in &mut self.progs {
+            if !p.func_info.is_empty() {
+                p.attr.__bindgen_anon_3.func_info_rec_size = FUNC_INFO_REC_SIZE as u32;
+                p.attr.__bindgen_anon_3.func_info = addr(p.func_info.as_ptr());
+                p.attr.__bindgen_anon_3.func_info_cnt =
+                    (p.func_info.len() / FUNC_INFO_REC_SIZE) as u32;
+            }
+            if !p.line_info.is_empty() {
+                p.attr.__bindgen_anon_3.line_info_rec_size = LINE_INFO_REC_SIZE as u32;
+                p.attr.__bindgen_anon_3.line_info = addr(p.line_info.as_ptr());
+                p.attr.__bindgen_anon_3.line_info_cnt =
+                    (p.line_info.len() / LINE_INFO_REC_SIZE) as u32;
+            }
+        }
+        self
+    }
+
+    /// Reads the file at `path` (open, read to the end, close) at the start of each run, as a
+    /// loader opening an object from a path does; the bytes are not parsed.
+    pub fn with_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    fn read_file(&mut self) -> bool {
+        use std::io::Read;
+        let Some(path) = &self.file else {
+            return true;
+        };
+        self.file_buf.clear();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut self.file_buf))
+            .is_ok()
+    }
+
+    fn load_btf(&mut self) -> Option<Option<RawFd>> {
+        if self.btf.is_none() {
+            return Some(None);
+        }
+        // SAFETY: the BTF_LOAD attribute points at `self.btf` (`btf_size` bytes), owned by
+        // `self` and alive for the call; no log buffer. The result is a new fd.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                uapi::BPF_BTF_LOAD as c_long,
+                &mut self.btf_attr as *mut bpf_attr,
+                FULL_ATTR_SIZE,
+            )
+        };
+        (r >= 0).then_some(Some(r as RawFd))
     }
 
     /// Creates the maps, loads the programs, closes everything. `false` if a call failed.
     pub fn run(&mut self) -> bool {
         self.fds.clear();
+        if !self.read_file() {
+            return false;
+        }
+        let Some(btf_fd) = self.load_btf() else {
+            return false;
+        };
+        if let Some(fd) = btf_fd {
+            self.fds.push(fd);
+        }
         let mut ok = true;
         for attr in &mut self.maps {
             // SAFETY: a MAP_CREATE attribute holds no pointers; the result is a new fd.
@@ -625,7 +728,8 @@ impl ObjectFloor {
             }
             self.fds.push(r as RawFd);
         }
-        let nmaps = self.fds.len();
+        let first_map = usize::from(btf_fd.is_some());
+        let nmaps = self.fds.len() - first_map;
         if ok {
             for p in &mut self.progs {
                 for &(i, m) in &p.refs {
@@ -633,10 +737,15 @@ impl ObjectFloor {
                         continue;
                     }
                     p.insns[i].set_src_reg(uapi::BPF_PSEUDO_MAP_FD as u8);
-                    p.insns[i].imm = self.fds[m];
+                    p.insns[i].imm = self.fds[first_map + m];
                 }
-                // SAFETY: the attribute points at `p.insns` (`insn_cnt` instructions) and the
-                // license (NUL-terminated), both owned by `self` and alive for the call; no log.
+                if let Some(fd) = btf_fd {
+                    p.attr.__bindgen_anon_3.prog_btf_fd = fd as u32;
+                }
+                // SAFETY: the attribute points at `p.insns` (`insn_cnt` instructions), the
+                // license (NUL-terminated) and, with BTF, `p.func_info` and `p.line_info`
+                // (`*_cnt` records of `*_rec_size` bytes), all owned by `self` and alive for the
+                // call; no log.
                 let r = unsafe {
                     libc::syscall(
                         libc::SYS_bpf,

@@ -15,7 +15,10 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::bpf::{object_name, slice_mut_u64, slice_u64, sys_bpf, sys_bpf_fd, Cmd, ATTR_SIZE};
+use crate::bpf::{
+    object_name, slice_mut_u64, slice_u64, sys_bpf, sys_bpf_fd, Cmd, ElemAttr, ATTR_SIZE,
+    ELEM_ATTR_SIZE,
+};
 use crate::uapi::{self, bpf_attr};
 use crate::{MapType, SysError};
 
@@ -237,12 +240,26 @@ impl MapFd<OwnedFd> {
     pub fn create(attr: &MapCreateAttr<'_>) -> Result<Self, SysError> {
         MapFd::new(create(attr)?)
     }
+
+    /// Creates a map ([`create`]) and reads its info back once: the handle and the whole
+    /// `bpf_map_info` (id, name, flags as the kernel keeps them), for callers that need both.
+    pub fn create_with_info(
+        attr: &MapCreateAttr<'_>,
+    ) -> Result<(Self, uapi::bpf_map_info), SysError> {
+        MapFd::with_info(create(attr)?)
+    }
 }
 
 impl<F: StableFd> MapFd<F> {
     /// Wraps a map fd, reading its sizes from the kernel (`BPF_OBJ_GET_INFO_BY_FD`, and the
     /// possible CPUs for per-CPU maps).
     pub fn new(fd: F) -> Result<Self, SysError> {
+        Self::with_info(fd).map(|(map, _)| map)
+    }
+
+    /// As [`MapFd::new`], also giving back the `bpf_map_info` it read: one
+    /// `BPF_OBJ_GET_INFO_BY_FD` for the sizes and for whatever else the caller wants to know.
+    pub fn with_info(fd: F) -> Result<(Self, uapi::bpf_map_info), SysError> {
         let info = crate::obj::map_info(fd.as_fd())?;
         let cpus = if is_per_cpu(info.type_) {
             crate::cpu::num_possible_cpus().map_err(|e| {
@@ -262,7 +279,7 @@ impl<F: StableFd> MapFd<F> {
             info.map_flags,
             cpus,
         );
-        Ok(MapFd { fd, layout })
+        Ok((MapFd { fd, layout }, info))
     }
 
     /// The sizes the element commands check slices against.
@@ -280,21 +297,35 @@ impl<F: StableFd> MapFd<F> {
         self.fd
     }
 
+    /// A handle of its own on the same map: the fd duplicated (`F_DUPFD_CLOEXEC`), the layout
+    /// copied (a duplicate names the same map, so no `BPF_OBJ_GET_INFO_BY_FD` is needed).
+    pub fn try_clone_owned(&self) -> std::io::Result<MapFd<OwnedFd>> {
+        Ok(MapFd {
+            fd: self.fd.as_fd().try_clone_to_owned()?,
+            layout: self.layout,
+        })
+    }
+
+    #[inline]
     pub(crate) fn check_key(&self, call: &'static str, key: &[u8]) -> Result<(), SysError> {
         check_len(call, "key", key.len(), self.layout.key_size as usize)
     }
 
+    #[inline]
     pub(crate) fn check_value(&self, call: &'static str, value: &[u8]) -> Result<(), SysError> {
         check_len(call, "value", value.len(), self.layout.value_len)
     }
 
-    fn elem_attr(&self, key: &[u8], value: u64, flags: u64) -> bpf_attr {
-        let mut attr = bpf_attr::default();
-        attr.__bindgen_anon_2.map_fd = raw_fd(self.fd());
-        attr.__bindgen_anon_2.key = slice_u64(key);
-        attr.__bindgen_anon_2.__bindgen_anon_1.value = value;
-        attr.__bindgen_anon_2.flags = flags;
-        attr
+    /// The element commands' attribute: 32 bytes built whole, passed with their own size.
+    #[inline]
+    fn elem_attr(&self, key: &[u8], value: u64, flags: u64) -> ElemAttr {
+        ElemAttr {
+            map_fd: raw_fd(self.fd()),
+            pad: 0,
+            key: slice_u64(key),
+            value,
+            flags,
+        }
     }
 
     /// `BPF_MAP_LOOKUP_ELEM`: copies the value of `key` into `value`.
@@ -302,6 +333,7 @@ impl<F: StableFd> MapFd<F> {
     /// `flags`: 0 or `BPF_F_LOCK` (copy under the value's spin lock). A missing key gives
     /// `ENOENT`. For queue and stack maps, an empty key peeks at the next element.
     #[doc(alias = "BPF_MAP_LOOKUP_ELEM")]
+    #[inline]
     pub fn lookup(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), SysError> {
         let call = Cmd::MapLookupElem.name();
         self.check_key(call, key)?;
@@ -309,7 +341,7 @@ impl<F: StableFd> MapFd<F> {
         let mut attr = self.elem_attr(key, slice_mut_u64(value), flags);
         // SAFETY: `key` is key_size bytes the kernel reads and `value` value_len bytes it writes
         // (both checked against the map's own sizes above); both borrows outlive the call.
-        unsafe { sys_bpf(Cmd::MapLookupElem, &mut attr, ATTR_SIZE) }.map(drop)
+        unsafe { sys_bpf(Cmd::MapLookupElem, &mut attr, ELEM_ATTR_SIZE) }.map(drop)
     }
 
     /// `BPF_MAP_UPDATE_ELEM`: sets `key` to `value`.
@@ -318,6 +350,7 @@ impl<F: StableFd> MapFd<F> {
     /// if it does not), optionally with `BPF_F_LOCK`. For queue and stack maps, an empty key
     /// pushes `value`.
     #[doc(alias = "BPF_MAP_UPDATE_ELEM")]
+    #[inline]
     pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), SysError> {
         let call = Cmd::MapUpdateElem.name();
         self.check_key(call, key)?;
@@ -325,18 +358,19 @@ impl<F: StableFd> MapFd<F> {
         let mut attr = self.elem_attr(key, slice_u64(value), flags);
         // SAFETY: the kernel reads key_size bytes of `key` and value_len bytes of `value`
         // (checked above); both borrows outlive the call.
-        unsafe { sys_bpf(Cmd::MapUpdateElem, &mut attr, ATTR_SIZE) }.map(drop)
+        unsafe { sys_bpf(Cmd::MapUpdateElem, &mut attr, ELEM_ATTR_SIZE) }.map(drop)
     }
 
     /// `BPF_MAP_DELETE_ELEM`: removes `key` (`ENOENT` if it is missing; arrays answer
     /// `EINVAL`).
     #[doc(alias = "BPF_MAP_DELETE_ELEM")]
+    #[inline]
     pub fn delete(&self, key: &[u8]) -> Result<(), SysError> {
         let call = Cmd::MapDeleteElem.name();
         self.check_key(call, key)?;
         let mut attr = self.elem_attr(key, 0, 0);
         // SAFETY: the kernel reads key_size bytes of `key` (checked above).
-        unsafe { sys_bpf(Cmd::MapDeleteElem, &mut attr, ATTR_SIZE) }.map(drop)
+        unsafe { sys_bpf(Cmd::MapDeleteElem, &mut attr, ELEM_ATTR_SIZE) }.map(drop)
     }
 
     /// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (`None`: the first key) into `next`.
@@ -344,17 +378,17 @@ impl<F: StableFd> MapFd<F> {
     /// Returns `Ok(false)` when there is no next key (the kernel's `ENOENT`): the walk is over.
     /// A `key` that is not in the map restarts the walk at the first key (hash maps).
     #[doc(alias = "BPF_MAP_GET_NEXT_KEY")]
+    #[inline]
     pub fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, SysError> {
         let call = Cmd::MapGetNextKey.name();
         if let Some(key) = key {
             self.check_key(call, key)?;
         }
         check_len(call, "next key", next.len(), self.layout.key_size as usize)?;
-        let mut attr = self.elem_attr(key.unwrap_or(&[]), 0, 0);
-        attr.__bindgen_anon_2.__bindgen_anon_1.next_key = slice_mut_u64(next);
+        let mut attr = self.elem_attr(key.unwrap_or(&[]), slice_mut_u64(next), 0);
         // SAFETY: the kernel reads key_size bytes of `key` (or none: null) and writes key_size
         // bytes to `next` (checked above); the borrows outlive the call.
-        match unsafe { sys_bpf(Cmd::MapGetNextKey, &mut attr, ATTR_SIZE) } {
+        match unsafe { sys_bpf(Cmd::MapGetNextKey, &mut attr, ELEM_ATTR_SIZE) } {
             Ok(_) => Ok(true),
             Err(e) if e.is_errno(libc::ENOENT) => Ok(false),
             Err(e) => Err(e),
@@ -378,7 +412,7 @@ impl<F: StableFd> MapFd<F> {
         let mut attr = self.elem_attr(key, slice_mut_u64(value), flags);
         // SAFETY: the kernel reads key_size bytes of `key` and writes value_len bytes to
         // `value` (checked above); both borrows outlive the call.
-        unsafe { sys_bpf(Cmd::MapLookupAndDeleteElem, &mut attr, ATTR_SIZE) }.map(drop)
+        unsafe { sys_bpf(Cmd::MapLookupAndDeleteElem, &mut attr, ELEM_ATTR_SIZE) }.map(drop)
     }
 
     /// `BPF_MAP_FREEZE` on this map (see [`freeze`]).
@@ -394,6 +428,7 @@ impl<F: StableFd> AsFd for MapFd<F> {
 }
 
 /// Refuses a slice whose length is not the one the kernel will use.
+#[inline]
 pub(crate) fn check_len(
     call: &'static str,
     what: &str,
@@ -403,11 +438,17 @@ pub(crate) fn check_len(
     if got == expected {
         Ok(())
     } else {
-        Err(SysError::invalid_input(
-            call,
-            format!("{what} is {got} bytes, the map uses {expected}"),
-        ))
+        Err(len_error(call, what, got, expected))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn len_error(call: &'static str, what: &str, got: usize, expected: usize) -> SysError {
+    SysError::invalid_input(
+        call,
+        format!("{what} is {got} bytes, the map uses {expected}"),
+    )
 }
 
 #[cfg(test)]
@@ -449,6 +490,24 @@ mod tests {
         assert_eq!(l.value_len, 12);
         assert_eq!(l.batch_token_size(), 4);
         assert_eq!(MapLayout::compute(1, 16, 1, 1, 0, 1).batch_token_size(), 16);
+    }
+
+    #[test]
+    fn element_attribute_is_the_union_prefix_libbpf_passes() {
+        assert_eq!(ELEM_ATTR_SIZE, 32);
+        // SAFETY: an fd number no process has; `elem_attr` only copies it.
+        let fd = unsafe { BorrowedFd::borrow_raw(7) };
+        let m = MapFd {
+            fd,
+            layout: MapLayout::compute(uapi::BPF_MAP_TYPE_HASH, 4, 8, 1, 0, 1),
+        };
+        let key = [1u8; 4];
+        let a = m.elem_attr(&key, 0x1234, 2);
+        assert_eq!(a.map_fd, 7);
+        assert_eq!(a.pad, 0);
+        assert_eq!(a.key, key.as_ptr() as u64);
+        assert_eq!((a.value, a.flags), (0x1234, 2));
+        assert_eq!(m.elem_attr(&[], 0, 0).key, 0);
     }
 
     #[test]

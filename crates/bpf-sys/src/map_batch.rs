@@ -14,11 +14,17 @@
 //! [`MapLayout::key_size`]: crate::map::MapLayout::key_size
 //! [`MapLayout::value_len`]: crate::map::MapLayout::value_len
 
-use crate::bpf::{slice_mut_u64, slice_u64, sys_bpf, Cmd, ATTR_SIZE};
+use crate::bpf::{slice_mut_u64, slice_u64, sys_bpf, Cmd};
 use crate::error::BatchError;
 use crate::map::{raw_fd, MapFd, StableFd};
 use crate::uapi::bpf_attr;
 use crate::SysError;
+
+/// The bytes of the union the batch commands read: up to the end of the batch member's `flags`
+/// (libbpf's `offsetofend(union bpf_attr, batch.flags)`, 56). The rest of the zeroed union is not
+/// passed: the kernel zeroes its own copy past `size`.
+pub const BATCH_ATTR_SIZE: usize =
+    std::mem::offset_of!(crate::uapi::bpf_attr__bindgen_ty_3, flags) + size_of::<u64>();
 
 /// The flags of a batch command.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,7 +132,7 @@ impl<F: StableFd> MapFd<F> {
         // (both at least the cursor size, checked), writes at most `count` keys and values to
         // `keys` and `values` (checked to hold `count` of the map's sizes); all borrows outlive
         // the call. It writes the processed count back into `attr.batch.count`.
-        let ret = unsafe { sys_bpf(cmd, &mut attr, ATTR_SIZE) };
+        let ret = unsafe { sys_bpf(cmd, &mut attr, BATCH_ATTR_SIZE) };
         // SAFETY: reading a plain `u32` of the union the kernel filled.
         let done_count = unsafe { attr.batch.count };
         match ret {
@@ -213,7 +219,7 @@ impl<F: StableFd> MapFd<F> {
         )?;
         // SAFETY: the kernel reads `count` keys and values of the map's sizes from `keys` and
         // `values` (checked to hold them); both borrows outlive the call.
-        let ret = unsafe { sys_bpf(cmd, &mut attr, ATTR_SIZE) };
+        let ret = unsafe { sys_bpf(cmd, &mut attr, BATCH_ATTR_SIZE) };
         finish(ret, &attr)
     }
 
@@ -238,7 +244,7 @@ impl<F: StableFd> MapFd<F> {
         )?;
         // SAFETY: the kernel reads `count` keys of the map's key size from `keys` (checked);
         // the borrow outlives the call.
-        let ret = unsafe { sys_bpf(cmd, &mut attr, ATTR_SIZE) };
+        let ret = unsafe { sys_bpf(cmd, &mut attr, BATCH_ATTR_SIZE) };
         finish(ret, &attr)
     }
 }
