@@ -372,7 +372,8 @@ impl ObjectSpec {
     /// the `.kconfig` map, and become allocated globals; every `.ksyms` entry becomes an
     /// allocated 4-byte `int` variable (a kfunc's `FUNC` is replaced by a placeholder one). The
     /// kernel refuses extern variables and functions inside a `DATASEC`. Type ids are kept;
-    /// `None` without BTF.
+    /// `None` without BTF or without externs: then the object's BTF goes to the kernel as it is
+    /// (no copy is made).
     pub fn btf_for_kernel(&self) -> Result<Option<Btf>> {
         let Some(btf) = self.btf.as_ref() else {
             return Ok(None);
@@ -380,7 +381,7 @@ impl ObjectSpec {
         let kconfig_ds = btf.find(BtfKind::DataSec, KCONFIG_MAP);
         let ksyms_ds = btf.find(BtfKind::DataSec, ".ksyms");
         if kconfig_ds.is_none() && ksyms_ds.is_none() {
-            return Ok(Some(btf.clone()));
+            return Ok(None);
         }
         let (kconfig, kconfig_size) = self.kconfig_externs()?;
         let mut types = btf.types().to_vec();
