@@ -142,6 +142,7 @@ impl PerfReader {
     /// A corrupt record (which the kernel does not write) ends the drain with
     /// [`EventsError::Corrupt`] after the records before it were handed to `f`; the rest of the
     /// ring is skipped so that the next drain starts clean.
+    #[inline]
     pub fn for_each<F>(&mut self, mut f: F) -> Result<DrainStats, EventsError>
     where
         F: FnMut(PerfRecord<'_>),
@@ -154,6 +155,7 @@ impl PerfReader {
 
     /// [`for_each`](Self::for_each) that stops when `f` breaks: the record it broke on and the
     /// records after it stay in the ring for the next drain (a way to apply back-pressure).
+    #[inline]
     pub fn try_for_each<F>(&mut self, f: F) -> Result<DrainStats, EventsError>
     where
         F: FnMut(PerfRecord<'_>) -> ControlFlow<()>,

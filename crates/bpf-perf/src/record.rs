@@ -121,8 +121,38 @@ pub(crate) struct Corrupt {
     pub reason: &'static str,
 }
 
+/// Decodes a record that lies wholly at the start of `rest` (the rest of one of the two slices,
+/// so the record does not wrap): the record and its size. `None` for anything else (a record
+/// that runs past the end of `rest`, or any record that does not decode), which [`decode`] then
+/// handles: it accepts exactly what this accepts, and reports the rest. The hot path of
+/// [`walk`]: fixed-size reads, no copy, no call.
+#[inline(always)]
+fn decode_flat(rest: &[u8]) -> Option<(PerfRecord<'_>, usize)> {
+    let (hdr, _) = rest.split_first_chunk::<HEADER_SIZE>()?;
+    let record_type = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+    let size = usize::from(u16::from_ne_bytes([hdr[6], hdr[7]]));
+    // `None` when `size < HEADER_SIZE` (the range is reversed) or past the end of `rest`.
+    let body = rest.get(HEADER_SIZE..size)?;
+    let record = match record_type {
+        PERF_RECORD_SAMPLE => {
+            let (raw_size, raw) = body.split_first_chunk::<4>()?;
+            PerfRecord::Sample(raw.get(..u32::from_ne_bytes(*raw_size) as usize)?)
+        }
+        PERF_RECORD_LOST => {
+            let (_id, rest) = body.split_first_chunk::<8>()?;
+            let (lost, _) = rest.split_first_chunk::<8>()?;
+            PerfRecord::Lost(u64::from_ne_bytes(*lost))
+        }
+        other => PerfRecord::Unknown { record_type: other },
+    };
+    Some((record, size))
+}
+
 /// Decodes the record at `offset`: the record and its size. `scratch` is used (and the sample
-/// copied into it) only when the sample's bytes wrap.
+/// copied into it) only when the sample's bytes wrap. The slow path of [`walk`], for a record
+/// that wraps past the end of the data area (once per lap at most) or does not decode.
+#[cold]
+#[inline(never)]
 pub(crate) fn decode<'r: 's, 's>(
     bytes: RingBytes<'r>,
     offset: usize,
@@ -184,38 +214,56 @@ pub(crate) struct Walk {
 }
 
 /// Calls `f` on every record in `bytes`, in order, until `f` breaks (the record it broke on is
-/// not read: it stays for the next walk) or the bytes end. A record that does not decode ends the walk and marks every
-/// byte as read: a ring whose framing is lost cannot be resynchronised.
+/// not read: it stays for the next walk) or the bytes end. A record that does not decode ends the
+/// walk and marks every byte as read: a ring whose framing is lost cannot be resynchronised.
+#[inline]
 pub(crate) fn walk<F>(bytes: RingBytes<'_>, scratch: &mut Vec<u8>, mut f: F) -> Walk
 where
     F: FnMut(PerfRecord<'_>) -> ControlFlow<()>,
 {
-    let mut w = Walk::default();
+    let mut stats = DrainStats::default();
+    let mut corrupt = None;
+    let len = bytes.len();
+    let (first, second) = (bytes.first, bytes.second);
     let mut off = 0;
-    while off < bytes.len() {
-        let (record, size) = match decode(bytes, off, scratch) {
-            Ok(r) => r,
-            Err(reason) => {
-                w.corrupt = Some(Corrupt {
-                    offset: off,
-                    reason,
-                });
-                off = bytes.len();
-                break;
-            }
+    while off < len {
+        // The fast path for a record wholly in one slice (every record but the one that wraps,
+        // when the unread bytes wrap at all); the general decoder for the rest.
+        let rest = if off < first.len() {
+            first.get(off..)
+        } else {
+            second.get(off - first.len()..)
+        };
+        let flat = match rest {
+            Some(rest) => decode_flat(rest),
+            None => None,
+        };
+        let (record, size) = match flat {
+            Some(r) => r,
+            None => match decode(bytes, off, scratch) {
+                Ok(r) => r,
+                Err(reason) => {
+                    corrupt = Some(Corrupt {
+                        offset: off,
+                        reason,
+                    });
+                    off = len;
+                    break;
+                }
+            },
         };
         if f(record).is_break() {
             break;
         }
         off += size;
         match record {
-            PerfRecord::Sample(_) => w.stats.samples += 1,
-            PerfRecord::Lost(n) => w.stats.lost = w.stats.lost.saturating_add(n),
-            PerfRecord::Unknown { .. } => w.stats.skipped += 1,
+            PerfRecord::Sample(_) => stats.samples += 1,
+            PerfRecord::Lost(n) => stats.lost = stats.lost.saturating_add(n),
+            PerfRecord::Unknown { .. } => stats.skipped += 1,
         }
     }
-    w.stats.bytes = off as u64;
-    w
+    stats.bytes = off as u64;
+    Walk { stats, corrupt }
 }
 
 #[cfg(test)]
@@ -444,6 +492,30 @@ mod tests {
             let bytes = RingBytes::new(&a, &b);
             let (_, w) = read_all(bytes);
             prop_assert_eq!(w.stats.bytes as usize, bytes.len());
+        }
+
+        #[test]
+        fn the_fast_path_agrees_with_the_general_decoder(
+            recs in proptest::collection::vec(rec_strategy(), 1..3),
+            garbage in proptest::collection::vec(any::<u8>(), 0..40),
+            cut in 0usize..200,
+            flip in any::<(usize, u8)>(),
+        ) {
+            // Real records (maybe cut short or with a byte changed), or garbage.
+            let mut buf: Vec<u8> = recs.iter().flat_map(Rec::encode).collect();
+            if flip.0 % 3 == 0 {
+                let i = flip.0 % buf.len();
+                buf[i] ^= flip.1;
+            }
+            buf.truncate(cut.max(1));
+            for bytes in [&buf[..], &garbage[..]] {
+                let mut scratch = Vec::new();
+                let general = decode(RingBytes::new(bytes, &[]), 0, &mut scratch);
+                match decode_flat(bytes) {
+                    Some(r) => prop_assert_eq!(general, Ok(r)),
+                    None => prop_assert!(general.is_err()),
+                }
+            }
         }
 
         #[test]

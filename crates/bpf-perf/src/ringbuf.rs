@@ -99,6 +99,7 @@ impl RingBuf {
     /// When it returns, the ring is empty or a wakeup is guaranteed: the consumer position was
     /// published and a full fence issued before the last look at the ring, so the kernel's
     /// commit of any record not read yet sees the reader caught up and wakes it.
+    #[inline]
     pub fn for_each<F>(&mut self, mut f: F) -> Result<DrainStats, EventsError>
     where
         F: FnMut(&[u8]),
@@ -113,15 +114,19 @@ impl RingBuf {
     /// records after it stay in the ring for the next drain (a way to apply back-pressure). After
     /// a break the caller must drain again before sleeping: no wakeup is guaranteed for records
     /// already committed.
+    #[inline]
     pub fn try_for_each<F>(&mut self, mut f: F) -> Result<DrainStats, EventsError>
     where
         F: FnMut(&[u8]) -> ControlFlow<()>,
     {
         // Memory ordering, against `kernel/bpf/ringbuf.c`:
-        // - `read()` loads `producer_pos` with Acquire (pairs with `smp_store_release` in
-        //   `__bpf_ringbuf_reserve`: we see at least the BUSY header of every reserved record) and
-        //   each header's length word with Acquire (pairs with the `xchg` that clears BUSY in
-        //   `bpf_ringbuf_commit`: a committed record's bytes are visible).
+        // - `cursor()` loads `producer_pos` with Acquire once per batch, and the cursor loads it
+        //   again only when its walk reaches it (pairs with `smp_store_release` in
+        //   `__bpf_ringbuf_reserve`: we see at least the BUSY header, with its final length, of
+        //   every record before it); the cursor loads each header's length word with Acquire
+        //   (pairs with the `xchg` that clears BUSY in `bpf_ringbuf_commit`: a committed record's
+        //   bytes are visible). That per-record load is the protocol's: a record behind the
+        //   producer position may be committed at any time.
         // - `set_consumer_pos()` stores `consumer_pos` with Release once per batch (pairs with the
         //   reserve's `smp_load_acquire(&rb->consumer_pos)`: our reads of the batch happen before
         //   the kernel reuses its space).
@@ -132,46 +137,53 @@ impl RingBuf {
         //   could sit in the store buffer while we read an old BUSY header, and both sides would
         //   wait (the missed wakeup that hangs edge-triggered waiters).
         let mut stats = DrainStats::default();
-        let mut pos = self.region.first();
         let ring_err = |source| EventsError::Ring { id: 0, source };
-        'batches: loop {
-            let start = pos.get();
-            let mut broke = false;
-            let mut spins = 0;
-            loop {
-                match self.region.read(pos).map_err(ring_err)? {
-                    RingBufEntry::Empty => break,
-                    RingBufEntry::Busy => {
-                        if spins == BUSY_SPINS {
-                            break;
+        loop {
+            let start = self.region.consumer_pos();
+            let (end, broke) = {
+                let mut cur = self.region.cursor().map_err(ring_err)?;
+                let mut spins = 0;
+                let mut broke = None;
+                loop {
+                    let at = cur.pos();
+                    match cur.next().map_err(ring_err)? {
+                        RingBufEntry::Empty => break,
+                        RingBufEntry::Busy => {
+                            if spins == BUSY_SPINS {
+                                break;
+                            }
+                            spins += 1;
+                            std::hint::spin_loop();
                         }
-                        spins += 1;
-                        std::hint::spin_loop();
-                    }
-                    RingBufEntry::Discarded { next } => {
-                        stats.skipped += 1;
-                        pos = next;
-                    }
-                    RingBufEntry::Sample { data, next } => {
-                        if f(data).is_break() {
-                            broke = true;
-                            break;
+                        RingBufEntry::Discarded { .. } => stats.skipped += 1,
+                        RingBufEntry::Sample { data, .. } => {
+                            if f(data).is_break() {
+                                // The sample stays for the next drain.
+                                broke = Some(at);
+                                break;
+                            }
+                            stats.samples += 1;
                         }
-                        stats.samples += 1;
-                        pos = next;
                     }
                 }
-            }
-            if pos.get() != start {
-                stats.bytes += pos.get().wrapping_sub(start);
-                self.region.set_consumer_pos(pos).map_err(ring_err)?;
+                (broke.unwrap_or_else(|| cur.pos()), broke.is_some())
+            };
+            if end.get() != start {
+                stats.bytes += end.get().wrapping_sub(start);
+                self.region.set_consumer_pos(end).map_err(ring_err)?;
             }
             if broke {
                 break;
             }
             self.region.full_fence();
-            match self.region.read(pos).map_err(ring_err)? {
-                RingBufEntry::Empty | RingBufEntry::Busy => break 'batches,
+            match self
+                .region
+                .cursor()
+                .map_err(ring_err)?
+                .next()
+                .map_err(ring_err)?
+            {
+                RingBufEntry::Empty | RingBufEntry::Busy => break,
                 RingBufEntry::Discarded { .. } | RingBufEntry::Sample { .. } => {}
             }
         }

@@ -11,8 +11,9 @@
 //! behaviour. So the views hand out only bytes that the kernel has finished writing and will not
 //! write again until we move the consumer position:
 //! - [`PerfRing::readable`] gives the bytes between our tail and a head read with Acquire;
-//! - [`RingBufRegion::read`] gives one record whose header, read with Acquire, says it is
-//!   committed, found by walking record by record from the consumer position.
+//! - [`RingBufCursor::next`] (and [`RingBufRegion::read`]) give one record whose header, read
+//!   with Acquire, says it is committed, found by walking record by record from the consumer
+//!   position up to a producer position read with Acquire.
 //!
 //! The consumer position moves only through methods that take `&mut self`
 //! ([`PerfRing::set_data_tail`], [`RingBufRegion::set_consumer_pos`]), so the borrow checker
@@ -21,8 +22,12 @@
 //!
 //! One thing the type system cannot see: another mapping of the *same* perf event or ring buffer
 //! (a second view over a duplicated fd, or another process) that moves the consumer position
-//! behind this view's back. Do not do that; each view checks at every read that the position in
-//! shared memory is still its own and returns [`RingError::ConsumerMoved`] if not.
+//! behind this view's back. Do not do that. Each view checks that the position in shared memory
+//! is still its own and returns [`RingError::ConsumerMoved`] if not: the perf view at every
+//! [`PerfRing::readable`] (once per drain); the ring buffer view at every [`RingBufRegion::read`],
+//! and once per batch with a [`RingBufCursor`] (when it is made, and again each time the walk
+//! reaches the producer position and loads it anew), not at every record. The check detects
+//! misuse; it cannot prevent a move that happens right after it, per record or per batch alike.
 //!
 //! # Memory ordering, against the kernel's side
 //!
@@ -38,8 +43,12 @@
 //! `smp_store_release(&producer_pos)`; `bpf_ringbuf_commit` clears BUSY (and maybe sets DISCARD)
 //! with `xchg` on the header's length word, a full barrier, then loads `consumer_pos` with
 //! `smp_load_acquire` and wakes the reader only if it equals the record's position. We load
-//! `producer_pos` with Acquire (we see at least the BUSY header, not an older lap's bytes), load
-//! the header with Acquire (pairs with the xchg: the record bytes are visible), and store
+//! `producer_pos` with Acquire (we see at least the BUSY header of every record before it, not an
+//! older lap's bytes; a [`RingBufCursor`] does this once per batch and again only when its walk
+//! reaches the position it loaded, since every record before that position stays reserved with its
+//! length written), load every record's header with Acquire (pairs with the xchg: the record bytes
+//! are visible; a record can be committed at any time after the producer position moved past it,
+//! so this load is needed per record), and store
 //! `consumer_pos` with Release (pairs with the reserve's acquire: our reads are done before the
 //! space is reused). Before going to sleep, a reader must issue a full fence
 //! ([`RingBufRegion::full_fence`]) between storing `consumer_pos` and re-reading the header or
@@ -50,12 +59,19 @@
 
 use std::mem::offset_of;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::SysError;
-use crate::uapi::{self, perf_event_mmap_page};
+use crate::uapi::perf_event_mmap_page;
+
+mod ringbuf;
+
+pub use ringbuf::{
+    RecordHeader, RecordPos, RingBufCursor, RingBufEntry, RingBufRegion, RINGBUF_BUSY_BIT,
+    RINGBUF_DISCARD_BIT, RINGBUF_HDR_SZ,
+};
 
 /// The system page size.
 pub fn page_size() -> usize {
@@ -394,294 +410,6 @@ impl<'a> PerfReadable<'a> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// BPF ring buffer
-// ---------------------------------------------------------------------------------------------
-
-/// `BPF_RINGBUF_BUSY_BIT`: the record is reserved but not yet committed.
-#[doc(alias = "BPF_RINGBUF_BUSY_BIT")]
-pub const RINGBUF_BUSY_BIT: u32 = uapi::BPF_RINGBUF_BUSY_BIT;
-/// `BPF_RINGBUF_DISCARD_BIT`: the record was discarded; skip it.
-#[doc(alias = "BPF_RINGBUF_DISCARD_BIT")]
-pub const RINGBUF_DISCARD_BIT: u32 = uapi::BPF_RINGBUF_DISCARD_BIT;
-/// `BPF_RINGBUF_HDR_SZ`: the size of a record header (`len`, `pg_off`).
-#[doc(alias = "BPF_RINGBUF_HDR_SZ")]
-pub const RINGBUF_HDR_SZ: u32 = uapi::BPF_RINGBUF_HDR_SZ;
-
-/// A ring buffer record header's length word, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordHeader {
-    /// Reserved, not yet committed.
-    pub busy: bool,
-    /// Discarded by the program.
-    pub discard: bool,
-    /// The length of the sample, without header and padding.
-    pub len: u32,
-}
-
-impl RecordHeader {
-    /// Decodes the header's length word.
-    pub fn from_word(word: u32) -> Self {
-        RecordHeader {
-            busy: word & RINGBUF_BUSY_BIT != 0,
-            discard: word & RINGBUF_DISCARD_BIT != 0,
-            len: word & !(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT),
-        }
-    }
-
-    /// The space the record takes in the ring: header plus sample, rounded up to 8 bytes.
-    pub fn total_len(&self) -> u64 {
-        (u64::from(self.len) + u64::from(RINGBUF_HDR_SZ) + 7) & !7
-    }
-}
-
-/// A position of a record in a [`RingBufRegion`], handed out by the region itself
-/// ([`RingBufRegion::first`], [`RingBufEntry`]'s `next`) so that it is always a record boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RecordPos {
-    ring: u64,
-    pos: u64,
-}
-
-impl RecordPos {
-    /// The ring position (bytes since the ring was created).
-    pub fn get(&self) -> u64 {
-        self.pos
-    }
-}
-
-/// What [`RingBufRegion::read`] found at a position.
-#[derive(Debug, Clone, Copy)]
-pub enum RingBufEntry<'a> {
-    /// No record: the position is the producer position.
-    Empty,
-    /// A record is reserved there but not yet committed: stop and come back later.
-    Busy,
-    /// A discarded record: skip to `next`.
-    Discarded {
-        /// The next record's position.
-        next: RecordPos,
-    },
-    /// A committed record.
-    Sample {
-        /// The sample bytes, zero-copy (a wrapped record is contiguous thanks to the double
-        /// mapping).
-        data: &'a [u8],
-        /// The next record's position.
-        next: RecordPos,
-    },
-}
-
-/// The mmap'd memory of a `BPF_MAP_TYPE_RINGBUF` map: the consumer page read-write at offset 0;
-/// the producer page and the data pages read-only at offset `page_size`, with the data pages
-/// mapped twice back to back by the kernel so that every record is contiguous.
-///
-/// Reading: [`first`](Self::first), then [`read`](Self::read) each position and go on with the
-/// entry's `next` until `Empty` or `Busy`; then [`set_consumer_pos`](Self::set_consumer_pos) (a
-/// Release store) and, before sleeping, [`full_fence`](Self::full_fence) and one more read.
-#[derive(Debug)]
-pub struct RingBufRegion {
-    consumer: MmapRaw,
-    producer: MmapRaw,
-    data_size: usize,
-    /// Our copy of `consumer_pos`: only we write it, and only through `&mut self`.
-    consumer_pos: u64,
-    /// Tells this region's `RecordPos`es from others'.
-    id: u64,
-}
-
-impl RingBufRegion {
-    /// Maps ring buffer map `fd` whose `max_entries` (its data size in bytes) is `size`.
-    pub fn new(fd: BorrowedFd<'_>, size: usize) -> Result<Self, RingError> {
-        let ps = page_size();
-        if !size.is_power_of_two() || size % ps != 0 {
-            return Err(RingError::BadRingBufSize {
-                size,
-                page_size: ps,
-            });
-        }
-        let too_large = || RingError::TooLarge { pages: size / ps };
-        let producer_len = size
-            .checked_mul(2)
-            .and_then(|s| s.checked_add(ps))
-            .ok_or_else(too_large)?;
-        let consumer = MmapOptions::new().len(ps).map_raw(&fd).map_err(map_err)?;
-        let producer = MmapOptions::new()
-            .offset(ps as u64)
-            .len(producer_len)
-            .map_raw_read_only(&fd)
-            .map_err(map_err)?;
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        let mut region = RingBufRegion {
-            consumer,
-            producer,
-            data_size: size,
-            consumer_pos: 0,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-        };
-        region.consumer_pos = region.consumer_atomic().load(Ordering::Relaxed) as u64;
-        // Record positions are multiples of 8; anything else was not written by the kernel.
-        if region.consumer_pos % 8 != 0 {
-            let producer = region.producer_pos();
-            return Err(RingError::Inconsistent {
-                producer,
-                consumer: region.consumer_pos,
-                size: size as u64,
-            });
-        }
-        Ok(region)
-    }
-
-    fn consumer_atomic(&self) -> &AtomicUsize {
-        // SAFETY: the consumer page is mapped for as long as `self` lives and page-aligned;
-        // `consumer_pos` (an `unsigned long`) is at its start, so the pointer is valid and aligned
-        // for an `AtomicUsize`. The kernel reads it with `smp_load_acquire`; we access it only
-        // through this atomic.
-        unsafe { &*self.consumer.as_mut_ptr().cast::<AtomicUsize>() }
-    }
-
-    fn producer_atomic(&self) -> &AtomicUsize {
-        // SAFETY: the producer page is mapped (read-only) for as long as `self` lives and
-        // page-aligned; `producer_pos` (an `unsigned long`) is at its start. We only load it, and
-        // the kernel writes it with `smp_store_release`.
-        unsafe { &*self.producer.as_ptr().cast::<AtomicUsize>() }
-    }
-
-    fn data_ptr(&self) -> *const u8 {
-        // SAFETY: the data pages start one page into the producer mapping, which is
-        // `page + 2 * data_size` bytes long.
-        unsafe {
-            self.producer
-                .as_ptr()
-                .add(self.producer.len() - 2 * self.data_size)
-        }
-    }
-
-    /// The size of the data area in bytes (the map's `max_entries`).
-    pub fn data_size(&self) -> usize {
-        self.data_size
-    }
-
-    /// `producer_pos`, loaded with Acquire: every record before it is at least reserved, with its
-    /// header written. Pairs with `smp_store_release(&rb->producer_pos)` in
-    /// `__bpf_ringbuf_reserve`.
-    pub fn producer_pos(&self) -> u64 {
-        self.producer_atomic().load(Ordering::Acquire) as u64
-    }
-
-    /// Our consumer position: everything before it has been handed back to the kernel.
-    pub fn consumer_pos(&self) -> u64 {
-        self.consumer_pos
-    }
-
-    /// Bytes between the consumer and the producer (records, reserved or committed).
-    pub fn available(&self) -> u64 {
-        self.producer_pos().wrapping_sub(self.consumer_pos)
-    }
-
-    /// The position of the first unread record (the consumer position).
-    pub fn first(&self) -> RecordPos {
-        RecordPos {
-            ring: self.id,
-            pos: self.consumer_pos,
-        }
-    }
-
-    /// Reads the record at `at`: its header's length word loaded with Acquire (pairs with the
-    /// kernel's `xchg` in `bpf_ringbuf_commit`, so a committed record's bytes are visible).
-    pub fn read(&self, at: RecordPos) -> Result<RingBufEntry<'_>, RingError> {
-        let found = self.consumer_atomic().load(Ordering::Relaxed) as u64;
-        if found != self.consumer_pos {
-            return Err(RingError::ConsumerMoved {
-                expected: self.consumer_pos,
-                found,
-            });
-        }
-        let size = self.data_size as u64;
-        let offset = at.pos.wrapping_sub(self.consumer_pos);
-        if at.ring != self.id || offset > size || at.pos % 8 != 0 {
-            return Err(RingError::StalePosition { pos: at.pos });
-        }
-        let prod = self.producer_pos();
-        let inconsistent = || RingError::Inconsistent {
-            producer: prod,
-            consumer: self.consumer_pos,
-            size,
-        };
-        let pending = prod.wrapping_sub(self.consumer_pos);
-        if pending > size || offset > pending {
-            return Err(inconsistent());
-        }
-        if offset == pending {
-            return Ok(RingBufEntry::Empty);
-        }
-        let start = (at.pos & (size - 1)) as usize;
-        let data = self.data_ptr();
-        // SAFETY: `start < data_size`, so the 4-byte length word lies in the mapped data area
-        // (which is followed by its second mapping); `start` is a record boundary, 8-aligned, so
-        // the word is aligned. The kernel writes it only atomically (store at reserve, `xchg` at
-        // commit), and we only load it.
-        let word = unsafe { &*data.add(start).cast::<AtomicU32>() }.load(Ordering::Acquire);
-        let hdr = RecordHeader::from_word(word);
-        if hdr.busy {
-            return Ok(RingBufEntry::Busy);
-        }
-        let total = hdr.total_len();
-        if offset + total > pending {
-            return Err(inconsistent());
-        }
-        let next = RecordPos {
-            ring: self.id,
-            pos: at.pos.wrapping_add(total),
-        };
-        if hdr.discard {
-            return Ok(RingBufEntry::Discarded { next });
-        }
-        // `total <= pending <= size`, so the sample ends before `start + size < 2 * size`.
-        let len = hdr.len as usize;
-        // SAFETY: the range `start + 8 .. start + 8 + len` ends before `2 * data_size`, inside the
-        // double mapping of the data pages, which lives as long as `self`. The record is committed
-        // (BUSY clear, seen with Acquire after the kernel's xchg), lies between the consumer and
-        // the producer position, and was reached by walking record boundaries from the consumer
-        // position. The kernel does not write a committed record until `consumer_pos` passes it,
-        // and `consumer_pos` only moves through `set_consumer_pos(&mut self)`, which cannot run
-        // while this shared borrow lives (and we checked that no one else moved it). u8 has no
-        // invalid bit patterns.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(data.add(start + RINGBUF_HDR_SZ as usize), len) };
-        Ok(RingBufEntry::Sample { data: bytes, next })
-    }
-
-    /// Hands every record before `to` back to the kernel: a Release store of `consumer_pos`, so
-    /// that our reads of them happen before the kernel reuses the space (pairs with
-    /// `smp_load_acquire(&rb->consumer_pos)` in `__bpf_ringbuf_reserve`).
-    ///
-    /// `to` must come from this region and not be behind the consumer position. Call
-    /// [`full_fence`](Self::full_fence) after it before the last check for records before
-    /// sleeping.
-    pub fn set_consumer_pos(&mut self, to: RecordPos) -> Result<(), RingError> {
-        let offset = to.pos.wrapping_sub(self.consumer_pos);
-        if to.ring != self.id || offset > self.data_size as u64 {
-            return Err(RingError::StalePosition { pos: to.pos });
-        }
-        // `unsigned long` positions: usize is the kernel's width (truncation is the kernel's own
-        // wrap-around on 32-bit).
-        self.consumer_atomic()
-            .store(to.pos as usize, Ordering::Release);
-        self.consumer_pos = to.pos;
-        Ok(())
-    }
-
-    /// A full (SeqCst) fence. Issue it between [`set_consumer_pos`](Self::set_consumer_pos) and
-    /// re-reading the producer position or a header before going to sleep: it orders our store of
-    /// `consumer_pos` before those loads, matching the full barrier of the kernel's `xchg` before
-    /// it reads `consumer_pos` to decide whether to wake us. Without it both sides can miss each
-    /// other's update and the reader sleeps on a committed record (a missed wakeup).
-    pub fn full_fence(&self) {
-        fence(Ordering::SeqCst);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,24 +424,6 @@ mod tests {
         assert_eq!(pages_for_page_size(8192, 4096), 2);
         assert_eq!(pages_for_page_size(12288, 4096), 4);
         assert_eq!(pages_for_page_size(usize::MAX, 1), 1 << (usize::BITS - 1));
-    }
-
-    #[test]
-    fn header_words_decode() {
-        let h = RecordHeader::from_word(RINGBUF_BUSY_BIT | 5);
-        assert_eq!(
-            h,
-            RecordHeader {
-                busy: true,
-                discard: false,
-                len: 5
-            }
-        );
-        assert_eq!(h.total_len(), 16);
-        let d = RecordHeader::from_word(RINGBUF_DISCARD_BIT | 8);
-        assert!(d.discard && !d.busy);
-        assert_eq!(d.total_len(), 16);
-        assert_eq!(RecordHeader::from_word(0).total_len(), 8);
     }
 
     fn readable_over<'a>(first: &'a [u8], second: &'a [u8]) -> PerfReadable<'a> {
@@ -776,13 +486,6 @@ mod tests {
                 }
                 None => prop_assert!(off + len > flat.len()),
             }
-        }
-
-        #[test]
-        fn total_len_is_padded_to_eight(len in 0u32..(1 << 30)) {
-            let t = RecordHeader::from_word(len).total_len();
-            prop_assert_eq!(t % 8, 0);
-            prop_assert!(t >= u64::from(len) + 8 && t < u64::from(len) + 16);
         }
     }
 }
