@@ -9,7 +9,11 @@
 //!   info, test run; a verifier rejection is a [`VerifierError`] value with the whole log;
 //! - [`ProgramInfo`] and the enumeration of loaded programs and maps ([`loaded_programs`],
 //!   [`loaded_maps`]);
-//! - the object-safe traits [`System`] and [`Program`], which `bpf-mock` implements in memory.
+//! - the object-safe traits [`System`] and [`Program`], which `bpf-mock` implements in memory;
+//! - attachments as owned links that detach on drop: [`xdp`], [`tc`] (and TCX), [`socket`],
+//!   [`kprobe`], [`tracepoint`], [`uprobe`]; goebpf-style [`KernelProgram::attach`];
+//! - the kernel side of CO-RE: [`kernel_btf`] (vmlinux and module BTF, read once) and
+//!   [`kernel_config`] (`.kconfig` and kallsyms).
 //!
 //! When not to use it: to inspect an object without a kernel, `bpf-elf` is enough; to use a
 //! single map, `bpf-maps`.
@@ -44,8 +48,7 @@ pub use test_run::{TestRun, TestRunOutput};
 pub use traits::{Program, System};
 pub use verifier::{LogGrowth, LogLimits, SourceLocation, VerifierError};
 
-// Attachments (issue 5, networking), appended by the attach helper so that it compiles; the
-// lead may move these lines.
+// Attachments: owned links for XDP, TC/TCX and socket filters (netlink where needed).
 mod attach_error;
 mod clsact;
 pub mod link;
@@ -57,12 +60,12 @@ pub mod xdp;
 pub use attach_error::{AttachError, Iface};
 pub use link::{FdLink, Link};
 
-// Attachments (issue 5, tracing), appended by the tracing helper.
+// Attachments: kprobes, tracepoints, uprobes through perf events; goebpf-style attach.
 pub mod elf_sym;
 pub mod kprobe;
 pub mod perf_link;
-mod program_attach;
 pub mod probe_events;
+mod program_attach;
 pub mod tracepoint;
 pub mod uprobe;
 
@@ -70,6 +73,6 @@ pub use perf_link::PerfLink;
 pub use probe_events::{cleanup_probes, list_probes};
 pub use program_attach::{AttachTarget, ProgramAttachError};
 
-// CO-RE (issue 9): the kernel's BTF, BTF feature probes and sanitising.
+// CO-RE: the kernel's BTF (and modules'), BTF feature probes and sanitising, kernel config.
 pub mod kernel_btf;
 pub mod kernel_config;

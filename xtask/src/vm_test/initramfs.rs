@@ -195,7 +195,11 @@ fn example_binaries(tree: &mut Tree) -> Result {
         .map_err(|e| format!("cannot read {}: {e}", sources.display()))?;
     for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
         let is_example = path.extension().is_some_and(|e| e == "rs");
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()).filter(|_| is_example) else {
+        let Some(stem) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|_| is_example)
+        else {
             continue;
         };
         let binary = built.join(stem);
