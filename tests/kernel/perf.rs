@@ -19,8 +19,9 @@ use ebpf::perf::{
 };
 use ebpf::sys::map::{self, MapCreateAttr, MapFd};
 use ebpf::sys::prog::{self, ProgLoadAttr, TestRunAttr};
-use ebpf::sys::uapi::{self, bpf_insn};
+use ebpf::sys::uapi;
 use ebpf::sys::{cpu, kernel, mmap, MapType, ProgramType};
+use tests::asm::{add64_imm, jeq_imm, ldx_dw, mov32_imm, st_w, stx};
 use tests::{fail, require_feature, require_root, unique_name, TestResult};
 
 /// Record size: 60 bytes makes a 72-byte perf record (8 header + 4 raw size + 60) and a 72-byte
@@ -47,61 +48,6 @@ const R6: u8 = 6;
 const R7: u8 = 7;
 const R8: u8 = 8;
 const R10: u8 = 10;
-
-fn ldx_dw(dst: u8, src: u8, off: i16) -> bpf_insn {
-    let code = uapi::BPF_LDX | uapi::BPF_DW | uapi::BPF_MEM;
-    prog::insn(code as u8, dst, src, off, 0)
-}
-
-fn stx(size: u32, dst: u8, src: u8, off: i16) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_STX | size | uapi::BPF_MEM) as u8,
-        dst,
-        src,
-        off,
-        0,
-    )
-}
-
-fn st_w(dst: u8, off: i16, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ST | uapi::BPF_W | uapi::BPF_MEM) as u8,
-        dst,
-        0,
-        off,
-        imm,
-    )
-}
-
-fn add64_imm(dst: u8, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ALU64 | uapi::BPF_ADD | uapi::BPF_K) as u8,
-        dst,
-        0,
-        0,
-        imm,
-    )
-}
-
-fn mov32_imm(dst: u8, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ALU | uapi::BPF_MOV | uapi::BPF_K) as u8,
-        dst,
-        0,
-        0,
-        imm,
-    )
-}
-
-fn jeq_imm(dst: u8, imm: i32, off: i16) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_JMP | uapi::BPF_JEQ | uapi::BPF_K) as u8,
-        dst,
-        0,
-        off,
-        imm,
-    )
-}
 
 /// Where a program sends its record.
 enum Output<'a> {

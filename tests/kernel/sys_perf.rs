@@ -10,6 +10,7 @@ use ebpf::sys::perf::{self, ProbeKind, ProbeSpec, Wakeup};
 use ebpf::sys::prog::{self, ProgLoadAttr, TestRunAttr};
 use ebpf::sys::uapi::{self, bpf_insn};
 use ebpf::sys::{cpu, fs, kernel, MapType, ProgramType};
+use tests::asm::{add64_imm, jeq_imm, mov32_imm, rsh64_imm, st_w, stx_dw};
 use tests::{fail, require_feature, require_root, unique_name, TestResult};
 
 // ---- hand-assembled instructions --------------------------------------------------------------
@@ -22,72 +23,6 @@ const R4: u8 = 4;
 const R5: u8 = 5;
 const R6: u8 = 6;
 const R10: u8 = 10;
-
-/// `*(u32 *)(dst + off) = imm`
-fn st_w(dst: u8, off: i16, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ST | uapi::BPF_W | uapi::BPF_MEM) as u8,
-        dst,
-        0,
-        off,
-        imm,
-    )
-}
-
-/// `*(u64 *)(dst + off) = src`
-fn stx_dw(dst: u8, src: u8, off: i16) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_STX | uapi::BPF_DW | uapi::BPF_MEM) as u8,
-        dst,
-        src,
-        off,
-        0,
-    )
-}
-
-/// `dst += imm` (64-bit)
-fn add64_imm(dst: u8, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ALU64 | uapi::BPF_ADD | uapi::BPF_K) as u8,
-        dst,
-        0,
-        0,
-        imm,
-    )
-}
-
-/// `dst >>= imm` (64-bit)
-fn rsh64_imm(dst: u8, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ALU64 | uapi::BPF_RSH | uapi::BPF_K) as u8,
-        dst,
-        0,
-        0,
-        imm,
-    )
-}
-
-/// `dst = (u32)imm` (zero-extended)
-fn mov32_imm(dst: u8, imm: i32) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_ALU | uapi::BPF_MOV | uapi::BPF_K) as u8,
-        dst,
-        0,
-        0,
-        imm,
-    )
-}
-
-/// `if dst == imm goto +off`
-fn jeq_imm(dst: u8, imm: i32, off: i16) -> bpf_insn {
-    prog::insn(
-        (uapi::BPF_JMP | uapi::BPF_JEQ | uapi::BPF_K) as u8,
-        dst,
-        0,
-        off,
-        imm,
-    )
-}
 
 /// The 8 bytes the programs write: 11 22 33 44 55 66 77 88.
 const PAYLOAD: [u8; 8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
