@@ -378,9 +378,15 @@ pub fn btf_features() -> BtfFeatures {
 /// The object's BTF as the running kernel takes it: sanitised when the kernel lacks a kind the
 /// object uses (see [`btf_features`]).
 pub fn sanitize_for_kernel(btf: &Btf) -> Result<Vec<u8>, ElfError> {
+    Ok(sanitize_if_needed(btf)?.unwrap_or_else(|| btf.raw().to_vec()))
+}
+
+/// [`sanitize_for_kernel`], `None` when the kernel takes `btf` as it is (every kind probed
+/// supported): the caller then sends `btf.raw()` without a copy.
+pub(crate) fn sanitize_if_needed(btf: &Btf) -> Result<Option<Vec<u8>>, ElfError> {
     let features = btf_features();
     if features == BtfFeatures::ALL {
-        return Ok(btf.raw().to_vec());
+        return Ok(None);
     }
-    Ok(btf.sanitized(&features)?.raw().to_vec())
+    Ok(Some(btf.sanitized(&features)?.raw().to_vec()))
 }

@@ -540,14 +540,17 @@ fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<Arc<ObjectBtf>> 
                 std::borrow::Cow::Borrowed(btf)
             }
         };
-        let sanitized = match crate::kernel_btf::sanitize_for_kernel(&for_kernel) {
-            Ok(b) => b,
+        // No copy when the kernel takes the BTF as it is.
+        let sanitized = crate::kernel_btf::sanitize_if_needed(&for_kernel);
+        let to_load = match &sanitized {
+            Ok(Some(s)) => s.as_slice(),
+            Ok(None) => for_kernel.raw(),
             Err(e) => {
                 log::warn!("cannot sanitise the object's BTF for this kernel: {e}");
-                raw.clone()
+                raw.as_slice()
             }
         };
-        match bpf_sys::btf::load(&sanitized, None) {
+        match bpf_sys::btf::load(to_load, None) {
             Ok(fd) => Some(fd),
             Err(e) => {
                 log::warn!("the kernel refused the object's BTF, loading without it: {e}");

@@ -151,7 +151,14 @@ fn write_signed(v: i128, out: &mut [u8]) -> Result<(), ConvertError> {
 macro_rules! unsigned {
     ($($t:ty),*) => {$(
         impl KeyValue for $t {
+            #[inline]
             fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
+                // The common case, a key or value of the integer's own width: its native bytes
+                // (what the general path writes too, without the 16-byte detour).
+                if out.len() == size_of::<$t>() {
+                    out.copy_from_slice(&self.to_ne_bytes());
+                    return Ok(());
+                }
                 write_unsigned(*self as u128, out)
             }
         }
@@ -160,7 +167,13 @@ macro_rules! unsigned {
 macro_rules! signed {
     ($($t:ty),*) => {$(
         impl KeyValue for $t {
+            #[inline]
             fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
+                // Own width: native bytes, as in the unsigned case (two's complement fits).
+                if out.len() == size_of::<$t>() {
+                    out.copy_from_slice(&self.to_ne_bytes());
+                    return Ok(());
+                }
                 write_signed(*self as i128, out)
             }
         }
@@ -362,7 +375,19 @@ pub fn lpm_key(s: &str) -> Result<Cidr, ConvertError> {
 
 /// A native-endian unsigned integer of 0 to 8 bytes (goebpf's
 /// `ParseFlexibleIntegerLittleEndian`, little-endian on our targets); `None` past 8 bytes.
+#[inline]
 pub fn ne_to_u64(bytes: &[u8]) -> Option<u64> {
+    // Fixed widths first: one load, no copy through a padded buffer.
+    match bytes.len() {
+        8 => return bytes.try_into().ok().map(u64::from_ne_bytes),
+        4 => {
+            return bytes
+                .try_into()
+                .ok()
+                .map(|b| u64::from(u32::from_ne_bytes(b)))
+        }
+        _ => {}
+    }
     if bytes.len() > 8 {
         return None;
     }
@@ -474,6 +499,21 @@ mod tests {
         assert_eq!(ne_to_u64(&[1, 2]), Some(0x0201));
         assert_eq!(ne_to_u64(&[]), Some(0));
         assert_eq!(ne_to_u64(&[0; 9]), None);
+        assert_eq!(ne_to_u64(&7u32.to_ne_bytes()), Some(7));
+        assert_eq!(ne_to_u64(&u64::MAX.to_ne_bytes()), Some(u64::MAX));
+    }
+
+    proptest! {
+        /// The own-width fast path writes what the general (by value) path writes.
+        #[test]
+        fn own_width_integers_match_the_general_path(v in any::<i64>()) {
+            prop_assert_eq!(to_bytes(&(v as u32), 4), to_bytes(&u64::from(v as u32), 4));
+            prop_assert_eq!(to_bytes(&(v as u64), 8), to_bytes(&u128::from(v as u64), 8));
+            prop_assert_eq!(to_bytes(&(v as i16), 2), to_bytes(&i64::from(v as i16), 2));
+            prop_assert_eq!(to_bytes(&v, 8), to_bytes(&i128::from(v), 8));
+            prop_assert_eq!(ne_to_u64(&(v as u32).to_ne_bytes()), Some(u64::from(v as u32)));
+            prop_assert_eq!(ne_to_u64(&(v as u64).to_ne_bytes()), Some(v as u64));
+        }
     }
 
     proptest! {

@@ -257,11 +257,10 @@ pub trait MapExt: Map {
         let mut buf = ScratchBuf::<STACK_INT>::zeroed(self.value_len());
         self.lookup_elem(k.as_ref(), buf.as_mut(), 0)?;
         let v = buf.as_ref();
-        let stride = if self.is_per_cpu() {
-            per_cpu_stride(self.value_size())
-        } else {
-            size
-        };
+        if !self.is_per_cpu() {
+            return Ok(ne_to_u64(&v[..size.min(v.len())]).unwrap_or(0));
+        }
+        let stride = per_cpu_stride(self.value_size());
         let mut sum = 0u64;
         for slot in v.chunks(stride.max(1)) {
             sum = sum.wrapping_add(ne_to_u64(&slot[..size.min(slot.len())]).unwrap_or(0));
