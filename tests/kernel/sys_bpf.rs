@@ -36,19 +36,10 @@ fn expect_errno<T: std::fmt::Debug>(r: Result<T, SysError>, errno: i32) -> TestR
     }
 }
 
-/// Every test's first guard: root, and no locked-memory limit. Kernels before 5.11 charge BPF
-/// maps and programs against `RLIMIT_MEMLOCK` (64 KiB by default), so a 2048-entry hash fails
-/// with `EPERM` there. Raising the limit needs CAP_SYS_RESOURCE, which this host lacks but
-/// needs none of (memcg accounting); a failure is ignored. Process-wide, so it belongs in the
-/// harness; here until it is there.
+/// Every test here needs root. `RLIMIT_MEMLOCK`, which kernels before 5.11 charge BPF memory
+/// to, is raised once for the whole run by the harness (`tests::main`).
 fn setup() -> TestResult {
-    require_root()?;
-    let unlimited = rustix::process::Rlimit {
-        current: None,
-        maximum: None,
-    };
-    let _ = rustix::process::setrlimit(rustix::process::Resource::Memlock, unlimited);
-    Ok(())
+    require_root()
 }
 
 /// Requires the probe to have decided; absent features skip.
