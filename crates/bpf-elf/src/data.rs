@@ -11,7 +11,7 @@ use object::elf;
 
 /// Whether a section holds global data this crate turns into a map.
 pub(crate) fn is_data_section(s: &RawSection<'_>) -> bool {
-    let n = s.name.as_str();
+    let n = s.name.as_ref();
     let named = n == ".data"
         || n == ".rodata"
         || n == ".bss"
@@ -30,7 +30,7 @@ pub(crate) fn is_rodata(name: &str) -> bool {
 pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Option<MapSpec> {
     let size = u32::try_from(section.size).ok().filter(|s| *s > 0)?;
     let mut spec = MapSpec::new(&section.name, MapType::Array, 4, size, 1);
-    spec.section = section.name.clone();
+    spec.section = section.name.to_string();
     spec.origin = MapOrigin::Data;
     spec.data = Some(if section.sh_type == elf::SHT_NOBITS {
         vec![0; size as usize]
@@ -52,7 +52,7 @@ pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Option<MapSp
                     };
                     let is_static = matches!(var.data, BtfTypeData::Var { linkage: 0 });
                     spec.variables.push(VariableSpec {
-                        name: var.name.clone(),
+                        name: var.name.to_string(),
                         offset: v.offset,
                         size: v.size,
                         type_id: var.size_or_type,

@@ -3,6 +3,8 @@
 //! Everything past this module works on these structs, so the rest of the parser never touches
 //! ELF encoding details and every bound is checked once, here.
 
+use std::borrow::Cow;
+
 use object::elf;
 use object::read::elf::{FileHeader, Rel, SectionHeader, Sym};
 use object::read::StringTable;
@@ -22,7 +24,8 @@ pub(crate) const R_BPF_64_32: u32 = 10;
 #[derive(Debug, Clone)]
 pub(crate) struct RawSection<'a> {
     pub index: usize,
-    pub name: String,
+    /// Borrowed from the file (copied only when it is not UTF-8).
+    pub name: Cow<'a, str>,
     pub sh_type: u32,
     pub flags: u64,
     /// The section's bytes; empty for `SHT_NOBITS`.
@@ -39,8 +42,9 @@ impl RawSection<'_> {
 
 /// One symbol.
 #[derive(Debug, Clone)]
-pub(crate) struct RawSymbol {
-    pub name: String,
+pub(crate) struct RawSymbol<'a> {
+    /// Borrowed from the file (copied only when it is not UTF-8).
+    pub name: Cow<'a, str>,
     pub value: u64,
     pub size: u64,
     pub kind: u8,
@@ -50,7 +54,7 @@ pub(crate) struct RawSymbol {
     pub undefined: bool,
 }
 
-impl RawSymbol {
+impl RawSymbol<'_> {
     pub fn is_section(&self) -> bool {
         self.kind == elf::STT_SECTION
     }
@@ -75,17 +79,22 @@ pub(crate) struct RawRel {
 pub(crate) struct RawElf<'a> {
     pub endian: Endianness,
     pub sections: Vec<RawSection<'a>>,
-    pub symbols: Vec<RawSymbol>,
+    pub symbols: Vec<RawSymbol<'a>>,
     /// For each section index, the relocations that apply to it (from `SHT_REL` sections whose
     /// `sh_info` names it).
     pub relocations: Vec<Vec<RawRel>>,
 }
 
-fn name_of(strings: StringTable<'_>, offset: u32) -> String {
-    strings
-        .get(offset)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default()
+fn name_of<'a>(strings: StringTable<'a>, offset: u32) -> Cow<'a, str> {
+    strings.get(offset).map(utf8).unwrap_or_default()
+}
+
+/// Bytes as text: borrowed when they are UTF-8 (the fast check), replaced characters otherwise.
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 impl<'a> RawElf<'a> {
@@ -120,16 +129,13 @@ impl<'a> RawElf<'a> {
 
         let mut sections = Vec::with_capacity(table.len());
         for (index, sh) in table.enumerate() {
-            let name = table
-                .section_name(oe, sh)
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
+            let name = table.section_name(oe, sh).map(utf8).unwrap_or_default();
             let sh_type = sh.sh_type(oe);
             let bytes = if sh_type == elf::SHT_NOBITS {
                 &[][..]
             } else {
                 sh.data(oe, data).map_err(|_| ElfError::Truncated {
-                    section: name.clone(),
+                    section: name.to_string(),
                     offset: sh.sh_offset(oe),
                     needed: sh.sh_size(oe),
                     size: data.len() as u64,
@@ -176,7 +182,7 @@ impl<'a> RawElf<'a> {
                                 "section {}: RELA relocations are not used by BPF objects",
                                 sections
                                     .get(index.0)
-                                    .map(|s| s.name.as_str())
+                                    .map(|s| s.name.as_ref())
                                     .unwrap_or("?")
                             ),
                         });
@@ -214,7 +220,7 @@ impl<'a> RawElf<'a> {
     pub fn section_name(&self, index: usize) -> &str {
         self.sections
             .get(index)
-            .map(|s| s.name.as_str())
+            .map(|s| s.name.as_ref())
             .unwrap_or("?")
     }
 
@@ -223,7 +229,7 @@ impl<'a> RawElf<'a> {
     }
 
     /// The symbol a relocation refers to, checked: not the null symbol, in range.
-    pub fn rel_symbol(&self, section: &str, rel: &RawRel) -> Result<&RawSymbol> {
+    pub fn rel_symbol(&self, section: &str, rel: &RawRel) -> Result<&RawSymbol<'a>> {
         if rel.symbol == 0 {
             return Err(ElfError::NullSymbol {
                 section: section.to_string(),
@@ -241,13 +247,13 @@ impl<'a> RawElf<'a> {
     }
 
     /// A printable name for a symbol: its own, or its section's for section symbols.
-    pub fn symbol_display(&self, sym: &RawSymbol) -> String {
+    pub fn symbol_display(&self, sym: &RawSymbol<'_>) -> String {
         if sym.name.is_empty() {
             if let Some(s) = sym.section {
                 return self.section_name(s).to_string();
             }
         }
-        sym.name.clone()
+        sym.name.to_string()
     }
 
     /// The relocations that apply to a section.
@@ -259,7 +265,7 @@ impl<'a> RawElf<'a> {
     }
 
     /// Symbols defined in a section, with their indices.
-    pub fn symbols_in(&self, index: usize) -> impl Iterator<Item = &RawSymbol> {
+    pub fn symbols_in(&self, index: usize) -> impl Iterator<Item = &RawSymbol<'a>> {
         self.symbols
             .iter()
             .filter(move |s| s.section == Some(index))

@@ -76,7 +76,7 @@ impl ObjectSpec {
             .unwrap_or_default();
         let kernel_version = match elf.section_by_name("version") {
             Some(s) => Some(e.read_u32(s.data, 0).ok_or_else(|| ElfError::Truncated {
-                section: s.name.clone(),
+                section: s.name.to_string(),
                 offset: 0,
                 needed: 4,
                 size: s.size,
@@ -181,7 +181,9 @@ impl ObjectSpec {
                 _ => None,
             })
             .collect();
-        all_maps.retain(|m| !string_sections.contains(&m.name) || used.contains(m.name.as_str()));
+        all_maps.retain(|m| {
+            !string_sections.contains(m.name.as_str()) || used.contains(m.name.as_str())
+        });
         if let Some(ext) = &btf_ext {
             attach_ext(&elf, ext, &mut functions);
         }
@@ -196,7 +198,7 @@ impl ObjectSpec {
             .symbols
             .iter()
             .filter(|s| s.undefined && s.bind == object::elf::STB_WEAK && !s.name.is_empty())
-            .map(|s| s.name.clone())
+            .map(|s| s.name.to_string())
             .collect();
         Ok(ObjectSpec {
             weak_externs,
@@ -275,7 +277,7 @@ fn placed_vars(btf: Option<&Btf>, section: &str) -> Vec<(u64, u64, String)> {
     };
     vars.iter()
         .filter_map(|v| {
-            let name = btf.type_by_id(v.type_id)?.name.clone();
+            let name = btf.type_by_id(v.type_id)?.name.to_string();
             Some((u64::from(v.offset), u64::from(v.size), name))
         })
         .collect()
@@ -308,7 +310,7 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) {
             };
             let sym = elf
                 .symbols_in(section.index)
-                .find(|s| !s.is_section() && s.name == var.name);
+                .find(|s| !s.is_section() && *s.name == *var.name);
             if let Some(off) = sym.and_then(|s| u32::try_from(s.value).ok()) {
                 offsets.push((i, off));
             }

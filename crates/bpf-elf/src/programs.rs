@@ -126,7 +126,7 @@ pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<B
     let size = section.data.len();
     if size % INSN_SIZE != 0 {
         return Err(ElfError::Truncated {
-            section: section.name.clone(),
+            section: section.name.to_string(),
             offset: (size - size % INSN_SIZE) as u64,
             needed: INSN_SIZE as u64,
             size: size as u64,
@@ -147,7 +147,7 @@ pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<B
         // Code without function symbols (hand-written assembly): one function named after the
         // section.
         return Ok(vec![Bounds {
-            name: section.name.clone(),
+            name: section.name.to_string(),
             global: true,
             start: 0,
             len: n,
@@ -156,8 +156,8 @@ pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<B
     let mut out: Vec<Bounds> = Vec::with_capacity(syms.len());
     for (i, s) in syms.iter().enumerate() {
         let bad = || ElfError::BadFunctionBounds {
-            section: section.name.clone(),
-            symbol: s.name.clone(),
+            section: section.name.to_string(),
+            symbol: s.name.to_string(),
             offset: s.value,
             size: s.size,
             section_size: section.size,
@@ -182,7 +182,7 @@ pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<B
             return Err(bad());
         }
         out.push(Bounds {
-            name: s.name.clone(),
+            name: s.name.to_string(),
             global: s.is_global(),
             start: s.value as usize / INSN_SIZE,
             len: (end - s.value) as usize / INSN_SIZE,
@@ -203,7 +203,7 @@ pub(crate) fn functions(
         .iter()
         .map(|b| FunctionSpec {
             name: b.name.clone(),
-            section: section.name.clone(),
+            section: section.name.to_string(),
             id: FunctionId {
                 section: section.index,
                 insn: b.start,
@@ -228,7 +228,7 @@ pub(crate) fn functions(
     for rel in elf.relocations_for(section.index) {
         let (index, target) = reloc::resolve(elf, ctx, section, &insns, rel)?;
         let f = owner(index).ok_or_else(|| ElfError::UnsupportedRelocation {
-            section: section.name.clone(),
+            section: section.name.to_string(),
             offset: rel.offset,
             symbol: String::new(),
             reason: "relocation outside any function".into(),
@@ -240,7 +240,7 @@ pub(crate) fn functions(
         ) && index + 1 >= b.start + b.len
         {
             return Err(ElfError::BadInstruction {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset: rel.offset,
                 symbol: String::new(),
                 expected: "a 64-bit immediate load inside its function",
@@ -269,9 +269,9 @@ pub(crate) fn functions(
                 })
                 .filter(|id| ctx.function_starts.contains(id))
                 .ok_or_else(|| ElfError::BadCallTarget {
-                    section: section.name.clone(),
+                    section: section.name.to_string(),
                     insn: i,
-                    target_section: section.name.clone(),
+                    target_section: section.name.to_string(),
                     target,
                 })?;
             funcs[f].relocations.push(Relocation {

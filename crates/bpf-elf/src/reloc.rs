@@ -98,7 +98,7 @@ struct Site<'a> {
 impl Site<'_> {
     fn bad_insn(&self, expected: &'static str, insn: &Instruction) -> ElfError {
         ElfError::BadInstruction {
-            section: self.section.name.clone(),
+            section: self.section.name.to_string(),
             offset: self.rel.offset,
             symbol: self.symbol.clone(),
             expected,
@@ -111,7 +111,7 @@ impl Site<'_> {
             return Ok(());
         }
         Err(ElfError::BadRelocationType {
-            section: self.section.name.clone(),
+            section: self.section.name.to_string(),
             offset: self.rel.offset,
             symbol: self.symbol.clone(),
             found: self.rel.r_type,
@@ -121,7 +121,7 @@ impl Site<'_> {
 
     fn unsupported(&self, reason: String) -> ElfError {
         ElfError::UnsupportedRelocation {
-            section: self.section.name.clone(),
+            section: self.section.name.to_string(),
             offset: self.rel.offset,
             symbol: self.symbol.clone(),
             reason,
@@ -148,7 +148,7 @@ pub(crate) fn resolve(
         Some(i) if rel.offset % INSN_SIZE as u64 == 0 => *i,
         _ => {
             return Err(ElfError::RelocationOutOfRange {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset: rel.offset,
                 size: section.size,
             })
@@ -163,7 +163,7 @@ pub(crate) fn resolve(
     if sym.undefined {
         if is_ld {
             site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
-            let kind = if ctx.kconfig.contains(&sym.name) {
+            let kind = if ctx.kconfig.contains(sym.name.as_ref()) {
                 ExternKind::Kconfig
             } else {
                 ExternKind::Ksym
@@ -171,7 +171,7 @@ pub(crate) fn resolve(
             return Ok((
                 index,
                 Reference::Extern {
-                    symbol: sym.name.clone(),
+                    symbol: sym.name.to_string(),
                     kind,
                 },
             ));
@@ -181,7 +181,7 @@ pub(crate) fn resolve(
             return Ok((
                 index,
                 Reference::Extern {
-                    symbol: sym.name.clone(),
+                    symbol: sym.name.to_string(),
                     kind: ExternKind::Kfunc,
                 },
             ));
@@ -223,9 +223,9 @@ pub(crate) fn resolve(
             })
             .filter(|id| ctx.function_starts.contains(id))
             .ok_or_else(|| ElfError::BadCallTarget {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 insn: index,
-                target_section: target.name.clone(),
+                target_section: target.name.to_string(),
                 target: target_insn,
             })?;
         let r = if is_call {
@@ -270,7 +270,7 @@ pub(crate) fn resolve(
         return Ok((
             index,
             Reference::MapValue {
-                map: target.name.clone(),
+                map: target.name.to_string(),
                 offset,
             },
         ));

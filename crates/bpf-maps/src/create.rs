@@ -390,17 +390,17 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
         attr.btf_key_type_id = k;
         attr.btf_value_type_id = v;
     }
-    // One BPF_OBJ_GET_INFO_BY_FD gives both the layout and the id, name and flags.
-    let created = match MapFd::create_with_info(&attr) {
+    // The layout comes from the attribute; the id is read when asked for.
+    let created = match MapFd::create(&attr) {
         Err(_) if attr.btf_fd.is_some() => {
             attr.btf_fd = None;
             attr.btf_key_type_id = 0;
             attr.btf_value_type_id = 0;
-            MapFd::create_with_info(&attr)
+            MapFd::create(&attr)
         }
         other => other,
     };
-    let (fd, info) = created.map_err(|source| {
+    let fd = created.map_err(|source| {
         if let bpf_sys::probe::Probe::Unsupported(ns) = bpf_sys::probe::map_type(spec.map_type) {
             if source.errno() == Some(EINVAL) || source.errno() == Some(crate::error::EPERM) {
                 return MapError::NotSupported {
@@ -415,15 +415,20 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
         }
     })?;
     drop(temp_inner);
-    let mut map = KernelMap::from_map_fd(fd, &info, None)?;
-    map.name = spec.name.clone();
-    if let Some(data) = &spec.data {
+    let map = KernelMap {
+        fd,
+        name: spec.name.clone(),
+        map_type: spec.map_type,
+        id: std::sync::OnceLock::new(),
+        pinned: None,
+        template: spec,
+    };
+    if let Some(data) = &map.template.data {
         write_initial_data(&map, data)?;
-        if spec.freeze && !opts.defer_freeze {
+        if map.template.freeze && !opts.defer_freeze {
             map.freeze()?;
         }
     }
-    map.template = spec;
     Ok(map)
 }
 

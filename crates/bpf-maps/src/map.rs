@@ -418,7 +418,8 @@ pub struct KernelMap {
     pub(crate) fd: MapFd<OwnedFd>,
     pub(crate) name: String,
     pub(crate) map_type: MapType,
-    pub(crate) id: u32,
+    /// Known when the map was opened; read on first use for a map this handle created.
+    pub(crate) id: std::sync::OnceLock<u32>,
     pub(crate) pinned: Option<PathBuf>,
     pub(crate) template: MapSpec,
 }
@@ -482,15 +483,19 @@ impl KernelMap {
             fd,
             name: info.name,
             map_type,
-            id: info.id,
+            id: info.id.into(),
             pinned,
             template,
         })
     }
 
-    /// The kernel's id of the map.
+    /// The kernel's id of the map (for a map this handle created, asked of the kernel on the
+    /// first call: creating a map needs no `BPF_OBJ_GET_INFO_BY_FD`). 0 if the kernel cannot
+    /// say, which does not happen for a valid map fd.
     pub fn id(&self) -> u32 {
-        self.id
+        *self
+            .id
+            .get_or_init(|| bpf_sys::obj::map_info(self.fd.fd()).map_or(0, |info| info.id))
     }
 
     /// The map's info as the kernel reports it now.
@@ -570,7 +575,7 @@ impl KernelMap {
             fd,
             name: self.name.clone(),
             map_type: self.map_type,
-            id: self.id,
+            id: self.id.clone(),
             pinned: self.pinned.clone(),
             template: self.template.clone(),
         })

@@ -236,9 +236,34 @@ pub struct MapFd<F: StableFd = OwnedFd> {
 }
 
 impl MapFd<OwnedFd> {
-    /// Creates a map ([`create`]) and reads its layout back.
+    /// Creates a map ([`create`]), with the layout the attribute asked for (one system call).
     pub fn create(attr: &MapCreateAttr<'_>) -> Result<Self, SysError> {
-        MapFd::new(create(attr)?)
+        // The kernel keeps the sizes and the capacity exactly as the attribute gives them
+        // (`bpf_map_init_from_attr`), and of the flags drops only the fd-access ones
+        // (`bpf_map_flags_retain_permanent`): the layout is known without asking.
+        let type_raw = attr.map_type as u32;
+        let cpus = if is_per_cpu(type_raw) {
+            crate::cpu::num_possible_cpus().map_err(|e| {
+                SysError::new(
+                    "read /sys/devices/system/cpu/possible",
+                    std::io::Error::other(e),
+                )
+            })?
+        } else {
+            1
+        };
+        let layout = MapLayout::compute(
+            type_raw,
+            attr.key_size,
+            attr.value_size,
+            attr.max_entries,
+            attr.map_flags & !(uapi::BPF_F_RDONLY | uapi::BPF_F_WRONLY),
+            cpus,
+        );
+        Ok(MapFd {
+            fd: create(attr)?,
+            layout,
+        })
     }
 
     /// Creates a map ([`create`]) and reads its info back once: the handle and the whole

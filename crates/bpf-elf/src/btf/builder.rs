@@ -110,7 +110,7 @@ impl BtfBuilder {
         let members = m
             .iter()
             .map(|&(name, type_id, bit_offset, bitfield_size)| BtfMember {
-                name: name.to_string(),
+                name: name.into(),
                 type_id,
                 bit_offset,
                 bitfield_size,
@@ -150,7 +150,7 @@ impl BtfBuilder {
         } else {
             BtfKind::Enum
         };
-        let v = values.iter().map(|&(n, v)| (n.to_string(), v)).collect();
+        let v = values.iter().map(|&(n, v)| (n.into(), v)).collect();
         self.add(BtfType::new(kind, name, size, BtfTypeData::Enum(v)).with_kind_flag(signed))
     }
 
@@ -159,7 +159,7 @@ impl BtfBuilder {
         let p = params
             .iter()
             .map(|&(n, t)| BtfParam {
-                name: n.to_string(),
+                name: n.into(),
                 type_id: t,
             })
             .collect();

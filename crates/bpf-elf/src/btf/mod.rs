@@ -7,11 +7,13 @@
 
 mod builder;
 mod ext;
+mod name;
 mod sanitize;
 mod write;
 
 pub use builder::BtfBuilder;
 pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
+pub use name::BtfName;
 pub use sanitize::BtfFeatures;
 
 use bpf_sys::uapi;
@@ -83,7 +85,7 @@ impl BtfKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BtfMember {
     /// Its name (empty for anonymous members).
-    pub name: String,
+    pub name: BtfName,
     /// Its type.
     pub type_id: u32,
     /// Offset from the start of the struct, in bits.
@@ -97,7 +99,7 @@ pub struct BtfMember {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BtfParam {
     /// Its name (often empty in kernel BTF).
-    pub name: String,
+    pub name: BtfName,
     /// Its type (0 for the `...` of a variadic function).
     pub type_id: u32,
 }
@@ -155,7 +157,7 @@ pub enum BtfTypeData {
     DataSec(Vec<BtfSecInfo>),
     /// An `ENUM` or `ENUM64`'s values (`ENUM` values are sign-extended when the type is
     /// signed).
-    Enum(Vec<(String, u64)>),
+    Enum(Vec<(BtfName, u64)>),
     /// Not produced by the parser any more; kept for compatibility.
     Opaque,
     /// A `FUNC_PROTO`'s parameters (the return type is `size_or_type`).
@@ -173,7 +175,7 @@ pub struct BtfType {
     /// Its kind.
     pub kind: BtfKind,
     /// Its name (empty when anonymous).
-    pub name: String,
+    pub name: BtfName,
     /// `size` for sized kinds, `type` for referring kinds.
     pub size_or_type: u32,
     /// `vlen` from the info word (a `FUNC`'s linkage).
@@ -209,10 +211,11 @@ fn err(offset: usize, reason: &'static str) -> ElfError {
     ElfError::InvalidBtf { offset, reason }
 }
 
-pub(crate) fn read_str(strings: &[u8], offset: u32) -> Option<String> {
+/// The NUL-terminated name at `offset` of a string section.
+pub(crate) fn read_name(strings: &[u8], offset: u32) -> Option<BtfName> {
     let rest = strings.get(offset as usize..)?;
-    let end = rest.iter().position(|&b| b == 0)?;
-    Some(String::from_utf8_lossy(rest.get(..end)?).into_owned())
+    let name = std::ffi::CStr::from_bytes_until_nul(rest).ok()?;
+    Some(BtfName::from_bytes(name.to_bytes()))
 }
 
 impl Btf {
@@ -272,17 +275,19 @@ impl Btf {
         let str_base = base.map_or(0, |b| b.strings_end());
         let name = |off: u32, at: usize| {
             match base {
-                Some(b) if off < str_base => b.str_at(off),
-                _ => read_str(strings, off - str_base),
+                Some(b) if off < str_base => b.name_at(off),
+                _ => read_name(strings, off - str_base),
             }
             .ok_or_else(|| err(at, "bad string offset"))
         };
 
-        let mut types = Vec::new();
+        // Most types are a 12-byte header and one or two small records: a quarter of the
+        // section's length in bytes / 12 is rarely exceeded, and saves the early regrowths.
+        let mut types = Vec::with_capacity((type_range.len() / 24).min(1 << 20) + 1);
         if base.is_none() {
             types.push(BtfType {
                 kind: BtfKind::Void,
-                name: String::new(),
+                name: BtfName::empty(),
                 size_or_type: 0,
                 vlen: 0,
                 kind_flag: false,
@@ -452,9 +457,14 @@ impl Btf {
 
     /// The string at `off`, looking in the base for offsets below its end.
     fn str_at(&self, off: u32) -> Option<String> {
+        self.name_at(off).map(String::from)
+    }
+
+    /// [`Btf::str_at`] as a [`BtfName`].
+    fn name_at(&self, off: u32) -> Option<BtfName> {
         match &self.base {
-            Some(b) if off < self.str_base => b.str_at(off),
-            _ => read_str(self.string_section()?, off.checked_sub(self.str_base)?),
+            Some(b) if off < self.str_base => b.name_at(off),
+            _ => read_name(self.string_section()?, off.checked_sub(self.str_base)?),
         }
     }
 
@@ -613,7 +623,7 @@ impl BtfType {
         };
         BtfType {
             kind,
-            name: name.to_string(),
+            name: name.into(),
             size_or_type,
             vlen: u16::try_from(vlen).unwrap_or(u16::MAX),
             kind_flag: false,

@@ -180,7 +180,7 @@ impl ObjectSpec {
             let (ty, size, align) = kconfig_type(btf, var.size_or_type).ok_or_else(|| {
                 ElfError::UnresolvedExtern {
                     program: String::new(),
-                    symbol: var.name.clone(),
+                    symbol: var.name.to_string(),
                     reason: "a .kconfig extern must be bool, enum libbpf_tristate, char[N] or an integer".into(),
                 }
             })?;
@@ -188,7 +188,7 @@ impl ObjectSpec {
             let offset = end.div_ceil(align) * align;
             end = offset + size;
             out.push(KconfigExtern {
-                name: var.name.clone(),
+                name: var.name.to_string(),
                 offset,
                 size,
                 ty,

@@ -89,7 +89,7 @@ pub(super) fn parse_local(btf: &Btf, type_id: u32, access: &str, kind: Kind) -> 
         let (name, _) = values
             .get(raw[0] as usize)
             .ok_or("enumerator index out of range")?;
-        spec.accessors[0].name = Some(name.clone());
+        spec.accessors[0].name = Some(name.to_string());
         return Ok(spec);
     }
     let size = btf.size_of(id).ok_or("the local type has no size")?;
@@ -107,7 +107,7 @@ pub(super) fn parse_local(btf: &Btf, type_id: u32, access: &str, kind: Kind) -> 
                     spec.accessors.push(Accessor {
                         type_id: id,
                         idx,
-                        name: Some(m.name.clone()),
+                        name: Some(m.name.to_string()),
                     });
                 }
                 id = m.type_id;
@@ -172,7 +172,7 @@ fn match_member(
             spec.accessors.push(Accessor {
                 type_id: targ_id,
                 idx: i as u32,
-                name: Some(m.name.clone()),
+                name: Some(m.name.to_string()),
             });
             return Some(m.type_id);
         }
@@ -210,7 +210,7 @@ pub(super) fn match_target(
         spec.accessors.push(Accessor {
             type_id: id,
             idx: i as u32,
-            name: Some(values[i].0.clone()),
+            name: Some(values[i].0.to_string()),
         });
         spec.raw.push(i as u32);
         return Some(spec);

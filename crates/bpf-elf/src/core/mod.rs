@@ -315,7 +315,7 @@ impl LinkedProgram {
                 insn: r.insn,
                 type_name: local
                     .type_by_id(r.type_id)
-                    .map(|t| t.name.clone())
+                    .map(|t| t.name.to_string())
                     .unwrap_or_default(),
                 access: r.access.clone(),
                 reason,
@@ -345,7 +345,7 @@ fn relocate_one(
     let mut outcome = CoreOutcome {
         relocation: r.clone(),
         kind,
-        type_name: lt.name.clone(),
+        type_name: lt.name.to_string(),
         local_value: 0,
         target_value: 0,
         target_type_id: None,

@@ -200,7 +200,7 @@ pub(crate) fn parse(
     btf: Option<&Btf>,
 ) -> Result<Vec<MapSpec>> {
     let btf = btf.ok_or_else(|| ElfError::MissingBtf {
-        section: section.name.clone(),
+        section: section.name.to_string(),
     })?;
     let mut placed = Vec::new();
     if let Some(ds) = btf.find(BtfKind::DataSec, &section.name) {
@@ -217,7 +217,7 @@ pub(crate) fn parse(
                     reason: "datasec entry is not a var",
                 })?;
             let mut parsed = parse_def(btf, &var.name, var.size_or_type, 0)?;
-            parsed.spec.section = section.name.clone();
+            parsed.spec.section = section.name.to_string();
             placed.push(Placed {
                 offset: u64::from(v.offset),
                 size: u64::from(v.size),
@@ -226,7 +226,7 @@ pub(crate) fn parse(
         }
     } else if section.size != 0 {
         return Err(ElfError::MissingBtf {
-            section: section.name.clone(),
+            section: section.name.to_string(),
         });
     }
 
@@ -235,14 +235,14 @@ pub(crate) fn parse(
         let sym = elf.rel_symbol(&section.name, rel)?;
         let symbol = elf.symbol_display(sym);
         let unsupported = |reason: String| ElfError::UnsupportedRelocation {
-            section: section.name.clone(),
+            section: section.name.to_string(),
             offset: rel.offset,
             symbol: symbol.clone(),
             reason,
         };
         if rel.r_type != R_BPF_64_ABS64 && rel.r_type != R_BPF_64_64 {
             return Err(ElfError::BadRelocationType {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset: rel.offset,
                 symbol: symbol.clone(),
                 found: rel.r_type,
@@ -253,7 +253,7 @@ pub(crate) fn parse(
             .iter_mut()
             .find(|p| rel.offset >= p.offset && rel.offset < p.offset + p.size)
             .ok_or_else(|| ElfError::RelocationOutOfRange {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset: rel.offset,
                 size: section.size,
             })?;
@@ -275,10 +275,10 @@ pub(crate) fn parse(
         let target = elf.section(sym.section.unwrap_or(0));
         let value = match p.parsed.values_kind {
             ValuesKind::Programs if sym.is_func() && target.is_some_and(|s| s.is_exec()) => {
-                SlotValue::Program(sym.name.clone())
+                SlotValue::Program(sym.name.to_string())
             }
             ValuesKind::Maps if sym.section == Some(section.index) && !sym.is_section() => {
-                SlotValue::Map(sym.name.clone())
+                SlotValue::Map(sym.name.to_string())
             }
             _ => {
                 return Err(unsupported(format!(

@@ -29,7 +29,7 @@ const IPROUTE2_PIN_GLOBAL: u32 = 2;
 
 fn size_err(section: &RawSection<'_>, reason: String) -> ElfError {
     ElfError::MapRecordSize {
-        section: section.name.clone(),
+        section: section.name.to_string(),
         reason,
     }
 }
@@ -42,7 +42,7 @@ fn layout<'e>(
     let mut syms: Vec<(u64, &str)> = elf
         .symbols_in(section.index)
         .filter(|s| !s.is_section() && !s.name.is_empty() && !s.is_func())
-        .map(|s| (s.value, s.name.as_str()))
+        .map(|s| (s.value, s.name.as_ref()))
         .collect();
     syms.sort();
     syms.dedup_by_key(|s| s.0);
@@ -97,7 +97,7 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
         let rec = data
             .get(base..base + record)
             .ok_or_else(|| ElfError::Truncated {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset,
                 needed: record as u64,
                 size: data.len() as u64,
@@ -105,7 +105,7 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
         let f = |i: usize| e.read_u32(rec, i * 4).unwrap_or(0);
         let mut spec = MapSpec::new(name, map_type(name, f(0))?, f(1), f(2), f(3));
         spec.flags = f(4);
-        spec.section = section.name.clone();
+        spec.section = section.name.to_string();
         spec.origin = MapOrigin::Legacy {
             record_size: record,
         };
@@ -149,14 +149,14 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
         let off = rel.offset as usize;
         if record == 0 || off.checked_add(8).is_none_or(|end| end > data.len()) {
             return Err(ElfError::RelocationOutOfRange {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset: rel.offset,
                 size: section.size,
             });
         }
         if rel.r_type != R_BPF_64_ABS64 && rel.r_type != R_BPF_64_64 {
             return Err(ElfError::BadRelocationType {
-                section: section.name.clone(),
+                section: section.name.to_string(),
                 offset: rel.offset,
                 symbol,
                 found: rel.r_type,
@@ -165,7 +165,7 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
         }
         let (index, field) = (off / record, off % record);
         let unsupported = |reason: String| ElfError::UnsupportedRelocation {
-            section: section.name.clone(),
+            section: section.name.to_string(),
             offset: rel.offset,
             symbol: symbol.clone(),
             reason,

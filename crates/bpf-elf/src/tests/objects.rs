@@ -114,7 +114,7 @@ fn every_object_parses_links_and_relocates_in_both_byte_orders() {
                     .map(|t| {
                         let mut t = t.clone();
                         if t.name.contains("___") {
-                            t.name = format!("local_{}", t.name);
+                            t.name = format!("local_{}", t.name).into();
                         }
                         t
                     })
