@@ -2,6 +2,9 @@
 //!
 //! [`KeyValue`] writes a Rust value into a zero-filled buffer of exactly the map's key or value
 //! size; a value that needs more bytes is a [`ConvertError::TooLong`] with `{ got, expected }`.
+//! A value whose own bytes already are those bytes (an integer of the size's width, a byte
+//! string of that length: [`KeyValue::exact_bytes`]) is passed to the map as it is, without a
+//! copy.
 //!
 //! | Rust value | bytes |
 //! | --- | --- |
@@ -32,6 +35,17 @@ use crate::error::ConvertError;
 pub trait KeyValue {
     /// Writes the value into `out`, which is zero-filled and exactly the key or value size.
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError>;
+
+    /// The value's own bytes when they are exactly what [`KeyValue::write_bytes`] writes into
+    /// `size` bytes (an integer of that width, a byte string of that length), so a map
+    /// operation can pass them without a copy; `None` (the default) to convert.
+    ///
+    /// An implementation returns `Some` only with bytes equal to those `write_bytes` would write.
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        let _ = size;
+        None
+    }
 }
 
 /// `value` as a zero-padded buffer of `size` bytes (goebpf's `KeyValueToBytes`).
@@ -41,62 +55,22 @@ pub fn to_bytes<T: KeyValue + ?Sized>(value: &T, size: usize) -> Result<Vec<u8>,
     Ok(out)
 }
 
-/// A zero-filled buffer of a map's key or value size for one operation: on the stack when it
-/// fits in `N` bytes (the common case: keys and values of a few words), on the heap otherwise,
-/// so [`crate::MapExt`]'s conversions allocate nothing per operation for small maps.
-#[derive(Debug)]
-pub(crate) enum ScratchBuf<const N: usize> {
-    Stack([u8; N], usize),
-    Heap(Vec<u8>),
-}
-
-impl<const N: usize> ScratchBuf<N> {
-    /// `len` zero bytes.
-    #[inline]
-    pub(crate) fn zeroed(len: usize) -> Self {
-        if len <= N {
-            ScratchBuf::Stack([0; N], len)
-        } else {
-            ScratchBuf::Heap(vec![0; len])
-        }
-    }
-
-    /// `value` written into `len` zero bytes (as [`to_bytes`], without the allocation).
-    #[inline]
-    pub(crate) fn from_value<T: KeyValue + ?Sized>(
-        value: &T,
-        len: usize,
-    ) -> Result<Self, ConvertError> {
-        let mut buf = Self::zeroed(len);
-        value.write_bytes(buf.as_mut())?;
-        Ok(buf)
-    }
-}
-
-impl<const N: usize> AsRef<[u8]> for ScratchBuf<N> {
-    #[inline]
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            ScratchBuf::Stack(b, len) => &b[..*len],
-            ScratchBuf::Heap(v) => v,
-        }
-    }
-}
-
-impl<const N: usize> AsMut<[u8]> for ScratchBuf<N> {
-    #[inline]
-    fn as_mut(&mut self) -> &mut [u8] {
-        match self {
-            ScratchBuf::Stack(b, len) => &mut b[..*len],
-            ScratchBuf::Heap(v) => v,
-        }
-    }
-}
-
 impl<T: KeyValue + ?Sized> KeyValue for &T {
+    #[inline]
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         (**self).write_bytes(out)
     }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        (**self).exact_bytes(size)
+    }
+}
+
+/// `bytes` when they are `size` long (a byte string's own bytes are its padded form then).
+#[inline]
+fn exact(bytes: &[u8], size: usize) -> Option<&[u8]> {
+    (bytes.len() == size).then_some(bytes)
 }
 
 fn copy_padded(bytes: &[u8], out: &mut [u8]) -> Result<(), ConvertError> {
@@ -161,6 +135,12 @@ macro_rules! unsigned {
                 }
                 write_unsigned(*self as u128, out)
             }
+
+            #[inline]
+            fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+                // The in-memory bytes are the native-order bytes written above.
+                exact(bytemuck::bytes_of(self), size)
+            }
         }
     )*};
 }
@@ -176,6 +156,11 @@ macro_rules! signed {
                 }
                 write_signed(*self as i128, out)
             }
+
+            #[inline]
+            fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+                exact(bytemuck::bytes_of(self), size)
+            }
         }
     )*};
 }
@@ -183,32 +168,62 @@ unsigned!(u8, u16, u32, u64, u128, usize);
 signed!(i8, i16, i32, i64, i128, isize);
 
 impl KeyValue for str {
+    #[inline]
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         copy_padded(self.as_bytes(), out)
+    }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        exact(self.as_bytes(), size)
     }
 }
 
 impl KeyValue for String {
+    #[inline]
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         copy_padded(self.as_bytes(), out)
+    }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        exact(self.as_bytes(), size)
     }
 }
 
 impl KeyValue for [u8] {
+    #[inline]
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         copy_padded(self, out)
+    }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        exact(self, size)
     }
 }
 
 impl KeyValue for Vec<u8> {
+    #[inline]
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         copy_padded(self, out)
+    }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        exact(self, size)
     }
 }
 
 impl<const N: usize> KeyValue for [u8; N] {
+    #[inline]
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         copy_padded(self, out)
+    }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        exact(self, size)
     }
 }
 
@@ -240,6 +255,11 @@ pub struct Plain<'a, T: bytemuck::Pod>(pub &'a T);
 impl<T: bytemuck::Pod> KeyValue for Plain<'_, T> {
     fn write_bytes(&self, out: &mut [u8]) -> Result<(), ConvertError> {
         copy_padded(bytemuck::bytes_of(self.0), out)
+    }
+
+    #[inline]
+    fn exact_bytes(&self, size: usize) -> Option<&[u8]> {
+        exact(bytemuck::bytes_of(self.0), size)
     }
 }
 
@@ -475,23 +495,34 @@ mod tests {
         }
     }
 
-    #[test]
-    fn scratch_buffers_match_to_bytes_on_and_off_the_stack() {
-        for size in [0usize, 1, 4, 8, 16, 17, 40] {
-            let v = 0x0102_0304u32 as u64;
-            let small = ScratchBuf::<16>::from_value(&v, size);
-            assert!(matches!(
-                (&small, size <= 16),
-                (Ok(ScratchBuf::Stack(..)), true) | (Ok(ScratchBuf::Heap(_)), false) | (Err(_), _)
-            ));
-            assert_eq!(
-                small.as_ref().map(|b| b.as_ref().to_vec()).ok(),
-                to_bytes(&v, size).ok()
-            );
+    /// `exact_bytes` of a value, checked against `to_bytes`: the same bytes when `Some`.
+    fn exact_matches<T: KeyValue + ?Sized>(v: &T, size: usize) -> bool {
+        match v.exact_bytes(size) {
+            Some(b) => to_bytes(v, size).as_deref() == Ok(b),
+            None => false,
         }
-        let mut b = ScratchBuf::<4>::zeroed(3);
-        b.as_mut().copy_from_slice(&[1, 2, 3]);
-        assert_eq!(b.as_ref(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn exact_bytes_are_the_converted_bytes_of_own_width_values_only() {
+        assert!(exact_matches(&7u32, 4));
+        assert!(exact_matches(&-2i16, 2));
+        assert!(exact_matches(&&u64::MAX, 8));
+        assert!(exact_matches("eth0", 4));
+        assert!(exact_matches(&String::from("ab"), 2));
+        assert!(exact_matches(&[1u8, 2, 3][..], 3));
+        assert!(exact_matches(&vec![9u8; 5], 5));
+        assert!(exact_matches(&[7u8; 2], 2));
+        assert!(exact_matches(&Plain(&0x0102u16), 2));
+        // Widening, padding and encodings go through `write_bytes`.
+        assert_eq!(7u32.exact_bytes(8), None);
+        assert_eq!(7u64.exact_bytes(4), None);
+        assert_eq!("eth0".exact_bytes(6), None);
+        assert_eq!(Plain(&1u16).exact_bytes(4), None);
+        assert_eq!(Ipv4Addr::LOCALHOST.exact_bytes(4), None);
+        assert_eq!(lpm_key("10.0.0.0/8").unwrap().exact_bytes(8), None);
+        let dynamic: &dyn KeyValue = &5u16;
+        assert_eq!(dynamic.exact_bytes(2), Some(&5u16.to_ne_bytes()[..]));
     }
 
     #[test]
@@ -513,6 +544,10 @@ mod tests {
             prop_assert_eq!(to_bytes(&v, 8), to_bytes(&i128::from(v), 8));
             prop_assert_eq!(ne_to_u64(&(v as u32).to_ne_bytes()), Some(u64::from(v as u32)));
             prop_assert_eq!(ne_to_u64(&(v as u64).to_ne_bytes()), Some(v as u64));
+            prop_assert!(exact_matches(&(v as u32), 4));
+            prop_assert!(exact_matches(&(v as i8), 1));
+            prop_assert!(exact_matches(&(v as u128), 16));
+            prop_assert!(exact_matches(&v, 8));
         }
     }
 

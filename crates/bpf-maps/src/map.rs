@@ -10,9 +10,9 @@ use bpf_sys::map::{MapFd, MapLayout};
 use bpf_sys::{uapi, MapType, SysError};
 
 use crate::batch::BatchCursor;
-use crate::convert::{ne_to_u64, KeyValue, ScratchBuf};
-use crate::error::{MapError, Part};
-use crate::iter::{Entries, Keys};
+use crate::convert::{ne_to_u64, KeyValue};
+use crate::error::{ConvertError, MapError, Part};
+use crate::iter::{Entries, EntryWalk, Keys};
 
 /// `BPF_ANY`: create or replace.
 pub const ANY: u64 = uapi::BPF_ANY as u64;
@@ -137,17 +137,148 @@ pub trait Map: fmt::Debug {
 
 /// Bytes of a key or value [`MapExt`] converts or reads on the stack (a per-CPU `u64` for up to
 /// 8 possible CPUs); larger ones go to the heap.
-const STACK_KEY: usize = 64;
-const STACK_INT: usize = STACK_KEY;
+const STACK_BYTES: usize = 64;
 
-/// `key` as a buffer of the map's key size (no allocation up to [`STACK_KEY`] bytes).
-#[inline]
-fn key_buf<M: Map + ?Sized, K: KeyValue + ?Sized>(
+// How `MapExt` stays as fast as the typed views: a key or value whose own bytes are already
+// the map's bytes (`KeyValue::exact_bytes`: an integer of the key's width, a byte string of
+// its length) is passed borrowed, as the typed views pass theirs, and the element command is
+// inlined into the operation. Anything else (widening, padding, addresses, CIDRs) is
+// converted out of line into a `Scratch` buffer in the converting function's frame, built in
+// place and lent, never moved through a `Result`.
+
+/// Room for one key or value being converted: a stack array, and a heap buffer used only past
+/// [`STACK_BYTES`].
+struct Scratch {
+    stack: [u8; STACK_BYTES],
+    heap: Vec<u8>,
+}
+
+impl Scratch {
+    #[inline(always)]
+    fn new() -> Self {
+        Scratch {
+            stack: [0; STACK_BYTES],
+            heap: Vec::new(),
+        }
+    }
+
+    /// `len` zero bytes.
+    #[inline(always)]
+    fn zeroed(&mut self, len: usize) -> &mut [u8] {
+        if len <= STACK_BYTES {
+            &mut self.stack[..len]
+        } else {
+            self.heap = heap_zeroed(len);
+            &mut self.heap
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn heap_zeroed(len: usize) -> Vec<u8> {
+    vec![0; len]
+}
+
+/// `value` written into `buf` (zero-filled, of the map's key or value size); a value that does
+/// not convert is the map's [`MapError::TooLong`] or [`MapError::Convert`] for `part`.
+#[inline(always)]
+fn convert_into<'b, M: Map + ?Sized, T: KeyValue + ?Sized>(
+    map: &M,
+    part: Part,
+    value: &T,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], MapError> {
+    match value.write_bytes(buf) {
+        Ok(()) => Ok(buf),
+        Err(e) => Err(convert_error(map, part, e)),
+    }
+}
+
+/// The error of a key or value that does not convert (out of line: the hot paths only branch).
+#[cold]
+#[inline(never)]
+fn convert_error<M: Map + ?Sized>(map: &M, part: Part, e: ConvertError) -> MapError {
+    MapError::convert(map.name(), part, e)
+}
+
+/// Runs `f` on `value` converted into `len` bytes: the path of values that are not already
+/// their bytes ([`KeyValue::exact_bytes`]), out of line.
+#[inline(never)]
+fn with_converted<M: Map + ?Sized, T: KeyValue + ?Sized, R>(
+    map: &M,
+    part: Part,
+    value: &T,
+    len: usize,
+    f: impl FnOnce(&[u8]) -> Result<R, MapError>,
+) -> Result<R, MapError> {
+    let mut scratch = Scratch::new();
+    f(convert_into(map, part, value, scratch.zeroed(len))?)
+}
+
+/// `$body` with `$k` bound to `$key` as the map's key bytes: borrowed when they are the key's
+/// own ([`KeyValue::exact_bytes`]), with the body inlined there; converted otherwise, out of
+/// line ([`with_converted`]). A macro rather than a function taking a closure, so the fast
+/// path's body is inlined for certain.
+macro_rules! with_key {
+    ($map:expr, $key:expr, |$k:ident| $body:expr) => {{
+        let size = $map.key_size() as usize;
+        match $key.exact_bytes(size) {
+            Some($k) => $body,
+            None => with_converted($map, Part::Key, $key, size, |$k| $body),
+        }
+    }};
+}
+
+/// [`MapExt::lookup_u64`] of the key bytes `key`, for a value of `size` <= 8 bytes.
+#[inline(always)]
+fn read_u64<M: Map + ?Sized>(map: &M, key: &[u8], size: usize) -> Result<u64, MapError> {
+    let len = map.value_len();
+    if len != size {
+        return read_u64_slots(map, key, size, len);
+    }
+    // One slot (every map but a per-CPU one with padding or more than one CPU): a word on
+    // the stack.
+    let mut v = [0u8; 8];
+    let v = &mut v[..len];
+    map.lookup_elem(key, v, 0)?;
+    Ok(ne_to_u64(v).unwrap_or(0))
+}
+
+/// [`read_u64`] of a value of several slots: per-CPU, the sum over the CPUs.
+#[inline(never)]
+fn read_u64_slots<M: Map + ?Sized>(
+    map: &M,
+    key: &[u8],
+    size: usize,
+    len: usize,
+) -> Result<u64, MapError> {
+    let mut scratch = Scratch::new();
+    let v = scratch.zeroed(len);
+    map.lookup_elem(key, v, 0)?;
+    if !map.is_per_cpu() {
+        return Ok(ne_to_u64(&v[..size.min(v.len())]).unwrap_or(0));
+    }
+    let stride = per_cpu_stride(map.value_size());
+    let mut sum = 0u64;
+    for slot in v.chunks(stride.max(1)) {
+        sum = sum.wrapping_add(ne_to_u64(&slot[..size.min(slot.len())]).unwrap_or(0));
+    }
+    Ok(sum)
+}
+
+/// [`MapExt::put`] of a key or value that needs converting.
+#[inline(never)]
+fn put_converted<M: Map + ?Sized, K: KeyValue + ?Sized, V: KeyValue + ?Sized>(
     map: &M,
     key: &K,
-) -> Result<ScratchBuf<STACK_KEY>, MapError> {
-    ScratchBuf::from_value(key, map.key_size() as usize)
-        .map_err(|e| MapError::convert(map.name(), Part::Key, e))
+    value: &V,
+    flags: u64,
+) -> Result<(), MapError> {
+    let (mut ks, mut vs) = (Scratch::new(), Scratch::new());
+    let k = convert_into(map, Part::Key, key, ks.zeroed(map.key_size() as usize))?;
+    let v = convert_into(map, Part::Value, value, vs.zeroed(map.value_len()))?;
+    map.update_elem(k, v, flags)
 }
 
 /// The stride of one per-CPU slot: the value size rounded up to 8.
@@ -158,41 +289,41 @@ pub fn per_cpu_stride(value_size: u32) -> usize {
 macro_rules! forward_map {
     ($($ty:ty),*) => {$(
         impl<M: Map + ?Sized> Map for $ty {
-            fn name(&self) -> &str { (**self).name() }
-            fn map_type(&self) -> MapType { (**self).map_type() }
-            fn key_size(&self) -> u32 { (**self).key_size() }
-            fn value_size(&self) -> u32 { (**self).value_size() }
-            fn max_entries(&self) -> u32 { (**self).max_entries() }
-            fn flags(&self) -> u32 { (**self).flags() }
-            fn value_len(&self) -> usize { (**self).value_len() }
-            fn lookup_elem(&self, k: &[u8], v: &mut [u8], f: u64) -> Result<(), MapError> {
+            #[inline] fn name(&self) -> &str { (**self).name() }
+            #[inline] fn map_type(&self) -> MapType { (**self).map_type() }
+            #[inline] fn key_size(&self) -> u32 { (**self).key_size() }
+            #[inline] fn value_size(&self) -> u32 { (**self).value_size() }
+            #[inline] fn max_entries(&self) -> u32 { (**self).max_entries() }
+            #[inline] fn flags(&self) -> u32 { (**self).flags() }
+            #[inline] fn value_len(&self) -> usize { (**self).value_len() }
+            #[inline] fn lookup_elem(&self, k: &[u8], v: &mut [u8], f: u64) -> Result<(), MapError> {
                 (**self).lookup_elem(k, v, f)
             }
-            fn update_elem(&self, k: &[u8], v: &[u8], f: u64) -> Result<(), MapError> {
+            #[inline] fn update_elem(&self, k: &[u8], v: &[u8], f: u64) -> Result<(), MapError> {
                 (**self).update_elem(k, v, f)
             }
-            fn delete_elem(&self, k: &[u8]) -> Result<(), MapError> { (**self).delete_elem(k) }
-            fn get_next_key(&self, k: Option<&[u8]>, n: &mut [u8]) -> Result<bool, MapError> {
+            #[inline] fn delete_elem(&self, k: &[u8]) -> Result<(), MapError> { (**self).delete_elem(k) }
+            #[inline] fn get_next_key(&self, k: Option<&[u8]>, n: &mut [u8]) -> Result<bool, MapError> {
                 (**self).get_next_key(k, n)
             }
-            fn lookup_and_delete_elem(&self, k: &[u8], v: &mut [u8], f: u64) -> Result<(), MapError> {
+            #[inline] fn lookup_and_delete_elem(&self, k: &[u8], v: &mut [u8], f: u64) -> Result<(), MapError> {
                 (**self).lookup_and_delete_elem(k, v, f)
             }
-            fn is_per_cpu(&self) -> bool { (**self).is_per_cpu() }
-            fn value_slots(&self) -> usize { (**self).value_slots() }
-            fn push_elem(&self, v: &[u8], f: u64) -> Result<(), MapError> { (**self).push_elem(v, f) }
-            fn pop_elem(&self, v: &mut [u8]) -> Result<(), MapError> { (**self).pop_elem(v) }
-            fn peek_elem(&self, v: &mut [u8]) -> Result<(), MapError> { (**self).peek_elem(v) }
-            fn lookup_batch(&self, c: &mut BatchCursor, k: &mut [u8], v: &mut [u8]) -> Result<usize, MapError> {
+            #[inline] fn is_per_cpu(&self) -> bool { (**self).is_per_cpu() }
+            #[inline] fn value_slots(&self) -> usize { (**self).value_slots() }
+            #[inline] fn push_elem(&self, v: &[u8], f: u64) -> Result<(), MapError> { (**self).push_elem(v, f) }
+            #[inline] fn pop_elem(&self, v: &mut [u8]) -> Result<(), MapError> { (**self).pop_elem(v) }
+            #[inline] fn peek_elem(&self, v: &mut [u8]) -> Result<(), MapError> { (**self).peek_elem(v) }
+            #[inline] fn lookup_batch(&self, c: &mut BatchCursor, k: &mut [u8], v: &mut [u8]) -> Result<usize, MapError> {
                 (**self).lookup_batch(c, k, v)
             }
-            fn lookup_and_delete_batch(&self, c: &mut BatchCursor, k: &mut [u8], v: &mut [u8]) -> Result<usize, MapError> {
+            #[inline] fn lookup_and_delete_batch(&self, c: &mut BatchCursor, k: &mut [u8], v: &mut [u8]) -> Result<usize, MapError> {
                 (**self).lookup_and_delete_batch(c, k, v)
             }
-            fn update_batch(&self, k: &[u8], v: &[u8], f: u64) -> Result<usize, MapError> {
+            #[inline] fn update_batch(&self, k: &[u8], v: &[u8], f: u64) -> Result<usize, MapError> {
                 (**self).update_batch(k, v, f)
             }
-            fn delete_batch(&self, k: &[u8]) -> Result<usize, MapError> { (**self).delete_batch(k) }
+            #[inline] fn delete_batch(&self, k: &[u8]) -> Result<usize, MapError> { (**self).delete_batch(k) }
         }
     )*};
 }
@@ -239,9 +370,8 @@ pub trait MapExt: Map {
     /// The value of `key` as raw bytes: [`Map::value_len`] of them (per-CPU: one 8-byte-aligned
     /// slot per possible CPU). A missing key is an error with [`MapError::is_not_found`].
     fn lookup<K: KeyValue + ?Sized>(&self, key: &K) -> Result<Vec<u8>, MapError> {
-        let k = key_buf(self, key)?;
         let mut v = vec![0u8; self.value_len()];
-        self.lookup_elem(k.as_ref(), &mut v, 0)?;
+        with_key!(self, key, |k| self.lookup_elem(k, &mut v, 0))?;
         Ok(v)
     }
 
@@ -253,19 +383,7 @@ pub trait MapExt: Map {
         if size > 8 {
             return Err(self.unsupported("lookup as integer (value wider than 8 bytes)"));
         }
-        let k = key_buf(self, key)?;
-        let mut buf = ScratchBuf::<STACK_INT>::zeroed(self.value_len());
-        self.lookup_elem(k.as_ref(), buf.as_mut(), 0)?;
-        let v = buf.as_ref();
-        if !self.is_per_cpu() {
-            return Ok(ne_to_u64(&v[..size.min(v.len())]).unwrap_or(0));
-        }
-        let stride = per_cpu_stride(self.value_size());
-        let mut sum = 0u64;
-        for slot in v.chunks(stride.max(1)) {
-            sum = sum.wrapping_add(ne_to_u64(&slot[..size.min(slot.len())]).unwrap_or(0));
-        }
-        Ok(sum)
+        with_key!(self, key, |k| read_u64(self, k, size))
     }
 
     /// [`MapExt::lookup_u64`] cast to `i64`, as goebpf's `LookupInt` (no sign extension of
@@ -320,31 +438,32 @@ pub trait MapExt: Map {
         value: &V,
         flags: u64,
     ) -> Result<(), MapError> {
-        let k = key_buf(self, key)?;
-        let v = ScratchBuf::<STACK_KEY>::from_value(value, self.value_len())
-            .map_err(|e| MapError::convert(self.name(), Part::Value, e))?;
         let flags = if forces_any(self.map_type()) {
             ANY
         } else {
             flags
         };
-        self.update_elem(k.as_ref(), v.as_ref(), flags)
+        let (ks, vl) = (self.key_size() as usize, self.value_len());
+        match (key.exact_bytes(ks), value.exact_bytes(vl)) {
+            (Some(k), Some(v)) => self.update_elem(k, v, flags),
+            _ => put_converted(self, key, value, flags),
+        }
     }
 
     /// Removes `key` ([`MapError::is_not_found`] if it is missing).
     fn delete<K: KeyValue + ?Sized>(&self, key: &K) -> Result<(), MapError> {
-        let k = key_buf(self, key)?;
-        self.delete_elem(k.as_ref())
+        with_key!(self, key, |k| self.delete_elem(k))
     }
 
     /// The key after `key` (`None`: the first key, Linux 4.12), `None` at the end. A key that
     /// is not in a hash map restarts the walk at the first key (kernel semantics).
     fn next_key(&self, key: Option<&dyn KeyValue>) -> Result<Option<Vec<u8>>, MapError> {
-        let k = key.map(|k| key_buf(self, k)).transpose()?;
         let mut next = vec![0u8; self.key_size() as usize];
-        Ok(self
-            .get_next_key(k.as_ref().map(AsRef::as_ref), &mut next)?
-            .then_some(next))
+        let found = match key {
+            Some(key) => with_key!(self, key, |k| self.get_next_key(Some(k), &mut next))?,
+            None => self.get_next_key(None, &mut next)?,
+        };
+        Ok(found.then_some(next))
     }
 
     /// [`MapExt::next_key`] up to its first NUL, as a string.
@@ -378,6 +497,12 @@ pub trait MapExt: Map {
     /// skipped.
     fn entries(&self) -> Entries<&Self> {
         Entries::new(self)
+    }
+
+    /// The walk of [`MapExt::entries`], lending each key and value from buffers it reuses
+    /// instead of allocating two vectors per entry (see [`EntryWalk`]).
+    fn entry_walk(&self) -> EntryWalk<&Self> {
+        EntryWalk::new(self)
     }
 
     /// Every element, read with batch lookups until the walk is done (see
@@ -652,7 +777,7 @@ impl Map for KernelMap {
         self.fd.layout().value_len
     }
 
-    #[inline]
+    #[inline(always)]
     fn lookup_elem(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), MapError> {
         let (k, v) = (key.len(), value.len());
         self.fd
@@ -660,7 +785,7 @@ impl Map for KernelMap {
             .map_err(|e| self.elem_error("lookup", e, &[(Part::Key, k), (Part::Value, v)]))
     }
 
-    #[inline]
+    #[inline(always)]
     fn update_elem(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
         self.fd.update(key, value, flags).map_err(|e| {
             self.elem_error(
@@ -671,14 +796,14 @@ impl Map for KernelMap {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn delete_elem(&self, key: &[u8]) -> Result<(), MapError> {
         self.fd
             .delete(key)
             .map_err(|e| self.elem_error("delete", e, &[(Part::Key, key.len())]))
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, MapError> {
         let n = next.len();
         self.fd.next_key(key, next).map_err(|e| {
@@ -821,4 +946,156 @@ pub fn loaded_maps() -> impl Iterator<Item = Result<MapInfo, MapError>> {
             })),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iter::fake::FakeMap;
+
+    fn hash(key_size: u32, value_size: u32) -> FakeMap {
+        FakeMap::new(MapType::Hash, key_size, value_size, value_size as usize)
+    }
+
+    fn stored(map: &FakeMap, key: &[u8]) -> Option<Vec<u8>> {
+        map.elems.borrow().get(key).cloned()
+    }
+
+    #[test]
+    fn own_width_and_converted_keys_and_values_reach_the_same_element() {
+        let m = hash(4, 8);
+        // Own width: the exact-bytes path.
+        m.upsert(&7u32, &1u64).unwrap();
+        assert_eq!(
+            stored(&m, &7u32.to_ne_bytes()),
+            Some(1u64.to_ne_bytes().to_vec())
+        );
+        // Widened and narrowed keys, read back through the converted path.
+        assert_eq!(m.lookup_u64(&7u8).unwrap(), 1);
+        assert_eq!(m.lookup_int(&7i64).unwrap(), 1);
+        assert_eq!(m.lookup(&[7u8, 0, 0, 0]).unwrap(), 1u64.to_ne_bytes());
+        // A converted key and a converted value.
+        m.upsert(&7u16, &-2i8).unwrap();
+        assert_eq!(
+            stored(&m, &7u32.to_ne_bytes()),
+            Some((-2i64).to_ne_bytes().to_vec())
+        );
+        m.insert(&8u64, &3u64).unwrap();
+        assert_eq!(
+            m.next_key(Some(&7u8)).unwrap(),
+            Some(8u32.to_ne_bytes().to_vec())
+        );
+        assert_eq!(m.next_key_u64(Some(&7u32)).unwrap(), Some(8));
+        m.delete(&7u64).unwrap();
+        m.delete(&8u32).unwrap();
+        assert!(m.lookup_u64(&7u32).unwrap_err().is_not_found());
+        assert!(m.delete(&8u8).unwrap_err().is_not_found());
+        assert!(m.elems.borrow().is_empty());
+    }
+
+    #[test]
+    fn keys_and_values_that_do_not_fit_name_their_part() {
+        let m = hash(2, 8);
+        let too_long = |e: MapError| match e {
+            MapError::TooLong {
+                part,
+                got,
+                expected,
+                ..
+            } => Some((part, got, expected)),
+            _ => None,
+        };
+        let e = m.upsert(&70000u32, &0u64).unwrap_err();
+        assert_eq!(too_long(e), Some((Part::Key, 3, 2)));
+        let e = m.upsert(&1u16, &u128::MAX).unwrap_err();
+        assert_eq!(too_long(e), Some((Part::Value, 16, 8)));
+        // Both wrong: the key is reported.
+        let e = m.upsert("abc", &u128::MAX).unwrap_err();
+        assert_eq!(too_long(e), Some((Part::Key, 3, 2)));
+        for e in [
+            m.lookup_u64(&70000u32).unwrap_err(),
+            m.lookup(&70000u32).unwrap_err(),
+            m.delete(&70000u32).unwrap_err(),
+            m.next_key(Some(&70000u32)).unwrap_err(),
+        ] {
+            assert_eq!(too_long(e), Some((Part::Key, 3, 2)));
+        }
+        assert!(m.elems.borrow().is_empty());
+    }
+
+    #[test]
+    fn lookup_u64_reads_narrow_values_and_sums_per_cpu_slots() {
+        let m = hash(4, 2);
+        m.upsert(&1u32, &0xfffeu16).unwrap();
+        assert_eq!(m.lookup_u64(&1u32).unwrap(), 0xfffe);
+        assert_eq!(m.lookup_int(&1u8).unwrap(), 0xfffe);
+
+        // 3 CPUs, 4-byte values in 8-byte slots.
+        let pc = FakeMap::new(MapType::PerCpuHash, 4, 4, 24);
+        let mut raw = vec![0u8; 24];
+        for (cpu, slot) in raw.chunks_mut(8).enumerate() {
+            slot[..4].copy_from_slice(&(cpu as u32 + 1).to_ne_bytes());
+            slot[4..].fill(0xff); // padding is not read
+        }
+        pc.update_elem(&5u32.to_ne_bytes(), &raw, ANY).unwrap();
+        assert_eq!(pc.lookup_u64(&5u32).unwrap(), 6);
+        assert_eq!(pc.lookup_u64(&5u16).unwrap(), 6);
+        // A scalar value lands in CPU 0's slot.
+        pc.upsert(&6u32, &9u32).unwrap();
+        assert_eq!(pc.lookup_u64(&6u32).unwrap(), 9);
+        assert!(matches!(
+            pc.lookup_string(&6u32),
+            Err(MapError::Unsupported { .. })
+        ));
+
+        // One CPU with 8-byte values: one slot, the whole value.
+        let one = FakeMap::new(MapType::PerCpuArray, 4, 8, 8);
+        one.upsert(&0u32, &u64::MAX).unwrap();
+        assert_eq!(one.lookup_u64(&0u32).unwrap(), u64::MAX);
+
+        assert!(matches!(
+            hash(4, 16).lookup_u64(&0u32),
+            Err(MapError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn fd_arrays_force_any_and_others_keep_their_flags() {
+        let m = hash(4, 4);
+        let flags = |r: Result<(), MapError>| {
+            r.unwrap();
+            m.last_flags.get()
+        };
+        assert_eq!(flags(m.insert(&1u32, &1u32)), Some(NOEXIST));
+        assert_eq!(flags(m.update(&1u8, &1u8)), Some(EXIST));
+        assert_eq!(flags(m.put(&1u32, &2u32, F_LOCK)), Some(F_LOCK));
+        for t in [
+            MapType::ProgArray,
+            MapType::PerfEventArray,
+            MapType::ArrayOfMaps,
+        ] {
+            let fd = FakeMap::new(t, 4, 4, 4);
+            fd.insert(&0u32, &5u32).unwrap();
+            assert_eq!(fd.last_flags.get(), Some(ANY), "{t:?}");
+            fd.update(&0u8, &5u16).unwrap();
+            assert_eq!(fd.last_flags.get(), Some(ANY), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn keys_and_values_past_the_stack_buffer_convert_on_the_heap() {
+        let m = hash(100, 80);
+        let mut key = vec![0u8; 100];
+        key[..3].copy_from_slice(b"abc");
+        // Converted (padded) key and value, then the same key given whole.
+        m.upsert("abc", "value").unwrap();
+        let v = m.lookup(&key).unwrap();
+        assert_eq!((v.len(), &v[..5]), (80, &b"value"[..]));
+        assert!(v[5..].iter().all(|&b| b == 0));
+        assert_eq!(m.lookup_string("abc").unwrap(), "value");
+        assert_eq!(m.next_key(None).unwrap(), Some(key.clone()));
+        assert_eq!(m.next_key_string(Some(&key)).unwrap(), None);
+        m.delete("abc").unwrap();
+        assert!(m.elems.borrow().is_empty());
+    }
 }

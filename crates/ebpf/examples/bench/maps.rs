@@ -442,6 +442,36 @@ fn iteration(b: &mut Bench) -> Result {
         },
         floor,
     )?;
+    let (mut lent_checked, mut lent_ok) = (false, true);
+    b.compare(
+        g,
+        "walk",
+        "MapExt::entry_walk (lent)",
+        T_ITER,
+        ops,
+        || {
+            let mut sum = 0u64;
+            let d = crate::timed(|| {
+                for _ in 0..reps {
+                    let mut walk = map.entry_walk();
+                    while let Some(e) = walk.next_entry() {
+                        let (_, v) = e?;
+                        sum += u64::from_ne_bytes(v[..8].try_into()?);
+                    }
+                }
+                Ok(())
+            })?;
+            lent_ok &= sum == expect * reps as u64;
+            lent_checked = true;
+            Ok(d)
+        },
+        floor,
+    )?;
+    b.check(
+        "lent entry walk visits every entry once",
+        lent_checked && lent_ok,
+        format!("{ITER_KEYS} entries, sum of values checked"),
+    );
     Ok(())
 }
 
