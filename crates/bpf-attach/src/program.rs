@@ -154,7 +154,7 @@ impl KernelProgram {
     /// A program from its spec and its linked, relocated instructions.
     pub(crate) fn from_linked(
         spec: &ProgramSpec,
-        linked: &LinkedProgram,
+        linked: LinkedProgram,
         btf: Option<Arc<ObjectBtf>>,
         log_limits: LogLimits,
     ) -> Result<Self, ProgramError> {
@@ -185,8 +185,8 @@ impl KernelProgram {
             p.prog_flags |= uapi::BPF_F_XDP_HAS_FRAGS;
         }
         if btf.is_some() {
-            p.func_info = linked.func_info.clone();
-            p.line_info = linked.line_info.clone();
+            p.func_info = linked.func_info;
+            p.line_info = linked.line_info;
         }
         p.btf = btf;
         p.log_limits = log_limits;

@@ -282,7 +282,7 @@ impl KernelSystem {
             let mut program = match prepared {
                 Ok((linked, core)) => {
                     let mut program =
-                        KernelProgram::from_linked(p, &linked, btf.clone(), options.log).map_err(
+                        KernelProgram::from_linked(p, linked, btf.clone(), options.log).map_err(
                             |source| LoadError::Program {
                                 program: p.name.clone(),
                                 source,
