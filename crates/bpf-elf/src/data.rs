@@ -10,15 +10,21 @@ use crate::maps::{MapOrigin, MapSpec, VariableSpec};
 use object::elf;
 
 /// Whether a section holds global data this crate turns into a map.
+#[inline]
 pub(crate) fn is_data_section(s: &RawSection<'_>) -> bool {
+    if !(s.sh_type == elf::SHT_PROGBITS || s.sh_type == elf::SHT_NOBITS) || s.is_exec() {
+        return false;
+    }
     let n = s.name.as_ref();
-    let named = n == ".data"
-        || n == ".rodata"
-        || n == ".bss"
-        || n.starts_with(".data.")
-        || n.starts_with(".rodata.")
-        || n.starts_with(".bss.");
-    named && !s.is_exec() && (s.sh_type == elf::SHT_PROGBITS || s.sh_type == elf::SHT_NOBITS)
+    let prefix = match n.as_bytes().get(1) {
+        Some(b'd') => ".data",
+        Some(b'r') => ".rodata",
+        Some(b'b') => ".bss",
+        _ => return false,
+    };
+    // `.data`, `.data.*` (and the same for `.rodata` and `.bss`).
+    n.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 /// Whether a data section is read-only for programs.
@@ -63,4 +69,54 @@ pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Option<MapSp
         }
     }
     Some(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn data_sections_by_name_type_and_flags() {
+        let names = [
+            ".data",
+            ".data.",
+            ".data.x",
+            ".datax",
+            ".rodata",
+            ".rodata.str1.1",
+            ".rodatas",
+            ".bss",
+            ".bss.b",
+            ".bssx",
+            ".debug_info",
+            ".rel.data",
+            "data",
+            ".d",
+            "",
+            ".",
+            ".text",
+        ];
+        for name in names {
+            for (sh_type, flags) in [
+                (elf::SHT_PROGBITS, 0),
+                (elf::SHT_NOBITS, 0),
+                (elf::SHT_PROGBITS, u64::from(elf::SHF_EXECINSTR)),
+                (elf::SHT_REL, 0),
+            ] {
+                let s = RawSection::for_test(Cow::Borrowed(name), sh_type, flags);
+                let named = name == ".data"
+                    || name == ".rodata"
+                    || name == ".bss"
+                    || name.starts_with(".data.")
+                    || name.starts_with(".rodata.")
+                    || name.starts_with(".bss.");
+                let want = named
+                    && !s.is_exec()
+                    && (sh_type == elf::SHT_PROGBITS || sh_type == elf::SHT_NOBITS);
+                assert_eq!(is_data_section(&s), want, "{name} {sh_type} {flags}");
+            }
+        }
+    }
 }

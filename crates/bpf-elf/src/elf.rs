@@ -6,12 +6,12 @@
 use std::borrow::Cow;
 
 use object::elf;
-use object::read::elf::{FileHeader, Rel, SectionHeader, Sym};
-use object::read::StringTable;
-use object::{Endianness as ObjEndian, SectionIndex, SymbolIndex};
+use object::read::elf::{FileHeader, SectionHeader, Sym};
+use object::{BigEndian, Endian, LittleEndian, SectionIndex, SymbolIndex};
 
 use crate::error::{ElfError, Result};
 use crate::insn::Endianness;
+use crate::strtab::{Str, StrTable};
 
 /// `R_BPF_64_64`: a 64-bit immediate load (`ld_imm64`).
 pub(crate) const R_BPF_64_64: u32 = 1;
@@ -32,9 +32,26 @@ pub(crate) struct RawSection<'a> {
     pub data: &'a [u8],
     /// The section's size (also for `SHT_NOBITS`).
     pub size: u64,
+    /// The `Elf64_Rel` records of the first `SHT_REL` section that applies to this one (see
+    /// [`RawElf::relocations_for`]).
+    rels: &'a [u8],
 }
 
-impl RawSection<'_> {
+impl<'a> RawSection<'a> {
+    /// A section with no bytes, for unit tests.
+    #[cfg(test)]
+    pub fn for_test(name: Cow<'a, str>, sh_type: u32, flags: u64) -> Self {
+        RawSection {
+            index: 0,
+            name,
+            sh_type,
+            flags,
+            data: &[],
+            size: 0,
+            rels: &[],
+        }
+    }
+
     pub fn is_exec(&self) -> bool {
         self.sh_type == elf::SHT_PROGBITS && self.flags & u64::from(elf::SHF_EXECINSTR) != 0
     }
@@ -80,13 +97,9 @@ pub(crate) struct RawElf<'a> {
     pub endian: Endianness,
     pub sections: Vec<RawSection<'a>>,
     pub symbols: Vec<RawSymbol<'a>>,
-    /// For each section index, the relocations that apply to it (from `SHT_REL` sections whose
-    /// `sh_info` names it).
-    pub relocations: Vec<Vec<RawRel>>,
-}
-
-fn name_of<'a>(strings: StringTable<'a>, offset: u32) -> Cow<'a, str> {
-    strings.get(offset).map(utf8).unwrap_or_default()
+    /// `SHT_REL` sections after the first that apply to the same section (target index and
+    /// records), in section order; clang never emits them.
+    more_rels: Vec<(usize, &'a [u8])>,
 }
 
 /// Bytes as text: borrowed when they are UTF-8 (the fast check), replaced characters otherwise.
@@ -95,6 +108,23 @@ fn utf8(bytes: &[u8]) -> Cow<'_, str> {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),
     }
+}
+
+/// The name at `offset` of a string table, or `""` when there is none (as `object` reads it).
+#[inline]
+fn name_of<'a>(strings: &StrTable<'a>, offset: u32) -> Cow<'a, str> {
+    match strings.get(offset as usize) {
+        Some(Str::Text(s)) => Cow::Borrowed(s),
+        Some(Str::Bytes(b)) => utf8(b),
+        None => Cow::Borrowed(""),
+    }
+}
+
+/// The bytes of the string table `object` reads between `start` and `end` of the file: none
+/// when the range is not in the file.
+fn table_bytes(data: &[u8], start: u64, end: Option<u64>) -> &[u8] {
+    let range = end.and_then(|end| Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?));
+    range.and_then(|r| data.get(r)).unwrap_or_default()
 }
 
 impl<'a> RawElf<'a> {
@@ -112,7 +142,17 @@ impl<'a> RawElf<'a> {
                 reason: "not a 64-bit ELF file (BPF objects are ELFCLASS64)".into(),
             });
         }
-        let header = elf::FileHeader64::<ObjEndian>::parse(data)?;
+        // One copy of the reader per byte order, so reading a field is a load (`object`
+        // refuses `EI_DATA` values other than the two in either copy).
+        if ident.get(5) == Some(&elf::ELFDATA2MSB) {
+            RawElf::parse_as::<BigEndian>(data)
+        } else {
+            RawElf::parse_as::<LittleEndian>(data)
+        }
+    }
+
+    fn parse_as<E: Endian>(data: &'a [u8]) -> Result<Self> {
+        let header = elf::FileHeader64::<E>::parse(data)?;
         let oe = header.endian()?;
         let machine = header.e_machine(oe);
         if machine != elf::EM_BPF {
@@ -127,9 +167,24 @@ impl<'a> RawElf<'a> {
         };
         let table = header.sections(oe, data)?;
 
+        // Section names, read as `SectionTable::section_name` does.
+        let shstrndx = if table.is_empty() {
+            None
+        } else {
+            header.shstrndx(oe, data).ok().map(|i| i as usize)
+        };
+        let shstrtab = shstrndx
+            .and_then(|i| table.section(SectionIndex(i)).ok())
+            .and_then(|sh| sh.file_range(oe))
+            .map(|(off, size)| StrTable::new(table_bytes(data, off, off.checked_add(size))))
+            .unwrap_or_default();
         let mut sections = Vec::with_capacity(table.len());
         for (index, sh) in table.enumerate() {
-            let name = table.section_name(oe, sh).map(utf8).unwrap_or_default();
+            let name = name_of(&shstrtab, sh.sh_name(oe));
+            debug_assert_eq!(
+                name,
+                table.section_name(oe, sh).map(utf8).unwrap_or_default()
+            );
             let sh_type = sh.sh_type(oe);
             let bytes = if sh_type == elf::SHT_NOBITS {
                 &[][..]
@@ -148,20 +203,43 @@ impl<'a> RawElf<'a> {
                 flags: sh.sh_flags(oe),
                 data: bytes,
                 size: sh.sh_size(oe),
+                rels: &[],
             });
         }
 
         let symtab = table.symbols(oe, data, elf::SHT_SYMTAB)?;
         let symtab_index = symtab.section();
-        let strings = symtab.strings();
+        // Symbol names, read as `SymbolTable::strings` does (the table's type is checked by
+        // `symbols` above).
+        let strings = match symtab.string_section() {
+            SectionIndex(0) => StrTable::default(),
+            // Usually the same table (clang writes one `.strtab`): checked once.
+            i if Some(i.0) == shstrndx => shstrtab,
+            i => table
+                .section(i)
+                .map(|sh| {
+                    let off = sh.sh_offset(oe);
+                    StrTable::new(table_bytes(data, off, off.checked_add(sh.sh_size(oe))))
+                })
+                .unwrap_or_default(),
+        };
         let mut symbols = Vec::with_capacity(symtab.len());
         for (i, sym) in symtab.enumerate() {
             let section = symtab
                 .symbol_section(oe, sym, SymbolIndex(i.0))?
                 .map(|s: SectionIndex| s.0)
                 .filter(|s| *s < sections.len());
+            let name = name_of(&strings, sym.st_name(oe));
+            debug_assert_eq!(
+                name,
+                symtab
+                    .strings()
+                    .get(sym.st_name(oe))
+                    .map(utf8)
+                    .unwrap_or_default()
+            );
             symbols.push(RawSymbol {
-                name: name_of(strings, sym.st_name(oe)),
+                name,
                 value: sym.st_value(oe),
                 size: sym.st_size(oe),
                 kind: sym.st_type(),
@@ -171,7 +249,7 @@ impl<'a> RawElf<'a> {
             });
         }
 
-        let mut relocations = vec![Vec::new(); sections.len()];
+        let mut more_rels = Vec::new();
         for (index, sh) in table.enumerate() {
             let Some((rels, link)) = sh.rel(oe, data)? else {
                 if sh.sh_type(oe) == elf::SHT_RELA {
@@ -195,21 +273,22 @@ impl<'a> RawElf<'a> {
                 continue;
             }
             let target = sh.sh_info(oe) as usize;
-            let Some(list) = relocations.get_mut(target) else {
+            let Some(s) = sections.get_mut(target) else {
                 continue;
             };
-            list.extend(rels.iter().map(|r| RawRel {
-                offset: r.r_offset(oe),
-                symbol: r.r_sym(oe),
-                r_type: r.r_type(oe),
-            }));
+            let rels = object::pod::bytes_of_slice(rels);
+            if s.rels.is_empty() {
+                s.rels = rels;
+            } else if !rels.is_empty() {
+                more_rels.push((target, rels));
+            }
         }
 
         Ok(RawElf {
             endian,
             sections,
             symbols,
-            relocations,
+            more_rels,
         })
     }
 
@@ -256,12 +335,28 @@ impl<'a> RawElf<'a> {
         sym.name.to_string()
     }
 
-    /// The relocations that apply to a section.
-    pub fn relocations_for(&self, index: usize) -> &[RawRel] {
-        self.relocations
-            .get(index)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    /// The relocations that apply to a section, from every `SHT_REL` section (against the
+    /// symbol table) whose `sh_info` names it, in section order.
+    pub fn relocations_for(&self, index: usize) -> impl Iterator<Item = RawRel> + '_ {
+        let first = self.sections.get(index).map(|s| s.rels).unwrap_or_default();
+        let more = self
+            .more_rels
+            .iter()
+            .filter(move |(target, _)| *target == index)
+            .map(|(_, rels)| *rels);
+        let e = self.endian;
+        // `Elf64_Rel`: r_offset, then r_info (symbol in the high half, type in the low).
+        first
+            .chunks_exact(16)
+            .chain(more.flat_map(|rels| rels.chunks_exact(16)))
+            .map(move |r| {
+                let info = e.read_u64(r, 8).unwrap_or(0);
+                RawRel {
+                    offset: e.read_u64(r, 0).unwrap_or(0),
+                    symbol: (info >> 32) as u32,
+                    r_type: info as u32,
+                }
+            })
     }
 
     /// Symbols defined in a section, with their indices.

@@ -102,19 +102,24 @@ impl Instruction {
     /// Returns `None` when fewer than 8 bytes are given.
     pub fn decode(bytes: &[u8], endian: Endianness) -> Option<Self> {
         let b: [u8; INSN_SIZE] = bytes.get(..INSN_SIZE)?.try_into().ok()?;
+        Some(Instruction::from_bytes(b, endian))
+    }
+
+    #[inline(always)]
+    fn from_bytes(b: [u8; INSN_SIZE], endian: Endianness) -> Self {
         // struct bpf_insn has `dst_reg:4, src_reg:4`: a little-endian compiler puts dst_reg in the
         // low nibble, a big-endian one in the high nibble.
         let (dst, src) = match endian {
             Endianness::Little => (b[1] & 0xf, b[1] >> 4),
             Endianness::Big => (b[1] >> 4, b[1] & 0xf),
         };
-        Some(Instruction {
+        Instruction {
             code: b[0],
             dst,
             src,
             off: endian.u16([b[2], b[3]]) as i16,
             imm: endian.u32([b[4], b[5], b[6], b[7]]) as i32,
-        })
+        }
     }
 
     /// Encodes the slot in the given byte order.
@@ -159,10 +164,16 @@ impl Instruction {
 
 /// Decodes a whole code section; a trailing partial slot is ignored (callers check sizes).
 pub(crate) fn decode_all(bytes: &[u8], endian: Endianness) -> Vec<Instruction> {
-    bytes
-        .chunks_exact(INSN_SIZE)
-        .filter_map(|c| Instruction::decode(c, endian))
-        .collect()
+    let slots = bytes.chunks_exact(INSN_SIZE);
+    // One loop per byte order, so each is a straight copy.
+    match endian {
+        Endianness::Little => slots
+            .map(|c| Instruction::from_bytes(c.try_into().unwrap_or_default(), Endianness::Little))
+            .collect(),
+        Endianness::Big => slots
+            .map(|c| Instruction::from_bytes(c.try_into().unwrap_or_default(), Endianness::Big))
+            .collect(),
+    }
 }
 
 /// Encodes instructions in the given byte order, ready for `BPF_PROG_LOAD` on a host of that

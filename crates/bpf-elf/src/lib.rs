@@ -51,6 +51,7 @@ mod obj;
 mod programs;
 mod reloc;
 mod section;
+mod strtab;
 
 #[cfg(test)]
 mod tests;

@@ -1,17 +1,17 @@
 //! [`ObjectSpec`]: a whole object, parsed.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::Path;
 
 use crate::btf::{Btf, BtfExt, BtfKind, BtfTypeData};
 use crate::data;
-use crate::elf::RawElf;
+use crate::elf::{RawElf, RawSection};
 use crate::error::{ElfError, Result};
 use crate::insn::Endianness;
-use crate::maps::{self, MapOrigin, MapSpec};
+use crate::maps::{self, MapSpec};
 use crate::programs::{self, FunctionId, FunctionSpec, ProgramSpec};
-use crate::reloc::Context;
+use crate::reloc::{Context, LegacyMaps, PlacedVars};
 
 /// Everything a clang-built BPF object declares: maps, programs, license, kernel version, BTF.
 ///
@@ -34,7 +34,8 @@ pub struct ObjectSpec {
     pub btf: Option<Btf>,
     /// `.BTF.ext`.
     pub btf_ext: Option<BtfExt>,
-    functions: BTreeMap<FunctionId, FunctionSpec>,
+    /// Every function, sorted by id (section, then address).
+    functions: Vec<Stored>,
     /// Undefined symbols bound weak (`__weak` externs, allowed to stay unresolved).
     weak_externs: BTreeSet<String>,
 }
@@ -67,14 +68,34 @@ impl ObjectSpec {
         let elf = RawElf::parse(bytes)?;
         let e = elf.endian;
 
-        let license = elf
-            .section_by_name("license")
+        // The sections looked up by name (the first of each name, as `section_by_name`).
+        let mut named: [Option<&RawSection<'_>>; 5] = [None; 5];
+        for s in &elf.sections {
+            let slot = match s.name.as_ref() {
+                "license" => 0,
+                "version" => 1,
+                ".BTF" => 2,
+                ".BTF.ext" => 3,
+                ".maps" => 4,
+                _ => continue,
+            };
+            if let Some(n) = named.get_mut(slot) {
+                n.get_or_insert(s);
+            }
+        }
+        let [license_s, version_s, btf_s, ext_s, maps_s] = named;
+
+        let license = license_s
             .map(|s| {
                 let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());
-                String::from_utf8_lossy(s.data.get(..end).unwrap_or_default()).into_owned()
+                let text = s.data.get(..end).unwrap_or_default();
+                match std::str::from_utf8(text) {
+                    Ok(t) => t.to_owned(),
+                    Err(_) => String::from_utf8_lossy(text).into_owned(),
+                }
             })
             .unwrap_or_default();
-        let kernel_version = match elf.section_by_name("version") {
+        let kernel_version = match version_s {
             Some(s) => Some(e.read_u32(s.data, 0).ok_or_else(|| ElfError::Truncated {
                 section: s.name.to_string(),
                 offset: 0,
@@ -84,14 +105,12 @@ impl ObjectSpec {
             None => None,
         };
 
-        let mut btf = match elf.section_by_name(".BTF") {
+        let mut btf = match btf_s {
             Some(s) => Some(Btf::parse(s.data)?),
             None => None,
         };
-        if let Some(btf) = btf.as_mut() {
-            fix_datasecs(&elf, btf);
-        }
-        let btf_ext = match (elf.section_by_name(".BTF.ext"), btf.as_ref()) {
+        let kconfig = btf.as_mut().and_then(|btf| fix_datasecs(&elf, btf));
+        let btf_ext = match (ext_s, btf.as_ref()) {
             (Some(s), Some(btf)) => Some(BtfExt::parse(s.data, btf)?),
             _ => None,
         };
@@ -104,94 +123,95 @@ impl ObjectSpec {
             .iter()
             .filter(|s| s.name == "maps" || s.name.starts_with("maps/"))
         {
-            let parsed = maps::legacy::parse(&elf, s)?;
-            let record = match parsed.first().map(|m| m.origin) {
-                Some(MapOrigin::Legacy { record_size }) => record_size as u64,
-                _ => 0,
-            };
-            legacy_maps.push((
-                s.index,
-                parsed
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| (i as u64 * record, m.name.clone()))
-                    .collect(),
-            ));
-            all_maps.extend(parsed);
+            let first = all_maps.len();
+            let record = maps::legacy::parse(&elf, s, &mut all_maps)?;
+            legacy_maps.push(LegacyMaps {
+                section: s.index,
+                maps: first..all_maps.len(),
+                record: record as u64,
+            });
         }
         let mut btf_maps = None;
-        if let Some(s) = elf.section_by_name(".maps") {
+        if let Some(s) = maps_s {
             let parsed = maps::btf::parse(&elf, s, btf.as_ref())?;
             let placed = placed_vars(btf.as_ref(), ".maps");
             btf_maps = Some((s.index, placed));
             all_maps.extend(parsed);
         }
-        let mut data_sections = HashSet::new();
-        let mut string_sections = HashSet::new();
+        let mut data_sections = Vec::new();
+        let mut string_sections = Vec::new();
         for s in elf.sections.iter().filter(|s| data::is_data_section(s)) {
             if let Some(m) = data::parse(s, btf.as_ref()) {
-                data_sections.insert(s.index);
+                data_sections.push(s.index);
                 if s.flags & u64::from(object::elf::SHF_STRINGS) != 0 {
-                    string_sections.insert(s.name.clone());
+                    string_sections.push(s.name.as_ref());
                 }
                 all_maps.push(m);
             }
         }
-        let mut seen = HashSet::new();
-        for m in &all_maps {
-            if !seen.insert(m.name.as_str()) {
-                return Err(ElfError::InvalidMap {
-                    map: m.name.clone(),
-                    reason: "declared twice".into(),
-                });
-            }
+        if let Some(m) = first_duplicate(&all_maps) {
+            return Err(ElfError::InvalidMap {
+                map: m.name.clone(),
+                reason: "declared twice".into(),
+            });
         }
 
         // Functions.
         let mut bounds = Vec::new();
-        let mut starts = BTreeSet::new();
+        let mut scratch = Vec::new();
         for s in elf.sections.iter().filter(|s| s.is_exec()) {
-            let b = programs::bounds(&elf, s)?;
-            starts.extend(b.iter().map(|f| FunctionId {
-                section: s.index,
-                insn: f.start,
-            }));
-            bounds.push((s, b));
+            // Sections in index order, functions in address order: `bounds` stays sorted.
+            programs::bounds(&elf, s, &mut scratch, &mut bounds)?;
         }
-        let kconfig = kconfig_names(btf.as_ref());
         let ctx = Context {
+            maps: &all_maps,
             legacy_maps,
             btf_maps,
             data_sections,
-            kconfig,
-            function_starts: &starts,
+            kconfig: kconfig_names(btf.as_ref(), kconfig),
+            functions: &bounds,
         };
-        let mut functions = BTreeMap::new();
-        for (s, b) in &bounds {
-            for f in programs::functions(&elf, &ctx, s, b)? {
-                functions.insert(f.id, f);
-            }
+        let mut functions = Vec::with_capacity(bounds.len());
+        // Every code section, also one without functions: its relocations are still checked.
+        let mut rest = bounds.as_slice();
+        for s in elf.sections.iter().filter(|s| s.is_exec()) {
+            let n = rest.iter().take_while(|b| b.section == s.index).count();
+            let (own, after) = rest.split_at(n);
+            rest = after;
+            programs::functions(&elf, &ctx, s, own, &mut functions)?;
         }
+        drop(ctx);
         // Merged string sections no program reads (goebpf's pin paths) need no map.
-        let used: HashSet<&str> = functions
-            .values()
-            .flat_map(|f| &f.relocations)
-            .filter_map(|r| match &r.target {
-                crate::Reference::MapValue { map, .. } => Some(map.as_str()),
-                _ => None,
-            })
-            .collect();
-        all_maps.retain(|m| {
-            !string_sections.contains(m.name.as_str()) || used.contains(m.name.as_str())
-        });
+        if !string_sections.is_empty() {
+            let used = |map: &str| {
+                functions.iter().flat_map(|f| &f.relocations).any(
+                    |r| matches!(&r.target, crate::Reference::MapValue { map: m, .. } if m == map),
+                )
+            };
+            all_maps.retain(|m| !string_sections.contains(&m.name.as_str()) || used(&m.name));
+        }
         if let Some(ext) = &btf_ext {
             attach_ext(&elf, ext, &mut functions);
         }
 
-        let programs = functions
-            .values()
-            .filter(|f| f.global && f.section != ".text")
-            .map(|f| ProgramSpec::new(f.clone(), &license, kernel_version))
+        // Programs own their function; the object keeps every other one.
+        let program_count = functions.iter().filter(|f| is_program(f)).count();
+        let mut programs: Vec<ProgramSpec> = Vec::with_capacity(program_count);
+        let functions = functions
+            .into_iter()
+            .map(|f| {
+                if !is_program(&f) {
+                    return Stored::Function(f);
+                }
+                let id = f.id;
+                // Programs of one section are next to each other: its name is read once.
+                let spec = match programs.last() {
+                    Some(prev) if prev.section == f.section => ProgramSpec::in_section_of(prev, f),
+                    _ => ProgramSpec::new(f, &license, kernel_version),
+                };
+                programs.push(spec);
+                Stored::Program(id, programs.len() - 1)
+            })
             .collect();
 
         let weak_externs = elf
@@ -248,93 +268,198 @@ impl ObjectSpec {
     }
 
     /// Any function of the object, programs and subprograms alike.
+    ///
+    /// A program's function is the one in [`ObjectSpec::programs`] (the object keeps no second
+    /// copy), so changes made to it there show here and in what [`ObjectSpec::link`] links, and
+    /// a program removed from that list is no longer found.
     pub fn function(&self, id: FunctionId) -> Option<&FunctionSpec> {
-        self.functions.get(&id)
+        let i = self.functions.binary_search_by_key(&id, Stored::id).ok()?;
+        self.stored(self.functions.get(i)?)
     }
 
-    /// Every function of the object, in section then address order.
+    /// Every function of the object, in section then address order (programs' from
+    /// [`ObjectSpec::programs`], as for [`ObjectSpec::function`]).
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
-        self.functions.values()
+        self.functions.iter().filter_map(|s| self.stored(s))
     }
 
     /// The functions that are not programs (`.text` and `static` functions).
     pub fn subprograms(&self) -> impl Iterator<Item = &FunctionSpec> {
-        self.functions
-            .values()
-            .filter(|f| !f.global || f.section == ".text")
+        self.functions.iter().filter_map(|s| match s {
+            Stored::Function(f) => Some(f),
+            Stored::Program(..) => None,
+        })
+    }
+
+    fn stored<'s>(&'s self, s: &'s Stored) -> Option<&'s FunctionSpec> {
+        match s {
+            Stored::Function(f) => Some(f),
+            Stored::Program(id, index) => self
+                .programs
+                .get(*index)
+                .filter(|p| p.function.id == *id)
+                .or_else(|| self.programs.iter().find(|p| p.function.id == *id))
+                .map(|p| &p.function),
+        }
     }
 }
 
+/// A function as the object keeps it.
+#[derive(Debug, Clone)]
+enum Stored {
+    /// A subprogram.
+    Function(FunctionSpec),
+    /// A program's function: in [`ObjectSpec::programs`], at this index unless the list was
+    /// changed.
+    Program(FunctionId, usize),
+}
+
+impl Stored {
+    fn id(&self) -> FunctionId {
+        match self {
+            Stored::Function(f) => f.id,
+            Stored::Program(id, _) => *id,
+        }
+    }
+}
+
+/// Whether a function is a program: global, in a section of its own.
+fn is_program(f: &FunctionSpec) -> bool {
+    f.global && f.section != ".text"
+}
+
+/// The first map whose name an earlier map already has.
+fn first_duplicate(maps: &[MapSpec]) -> Option<&MapSpec> {
+    if maps.len() <= 16 {
+        return maps
+            .iter()
+            .enumerate()
+            .find(|(i, m)| maps.iter().take(*i).any(|p| p.name == m.name))
+            .map(|(_, m)| m);
+    }
+    let mut seen = HashSet::with_capacity(maps.len());
+    maps.iter().find(|m| !seen.insert(m.name.as_str()))
+}
+
 /// (offset, size, name) of each variable of a `DATASEC`.
-fn placed_vars(btf: Option<&Btf>, section: &str) -> Vec<(u64, u64, String)> {
+fn placed_vars<'b>(btf: Option<&'b Btf>, section: &str) -> PlacedVars<'b> {
     let Some(btf) = btf else { return Vec::new() };
-    let Some(BtfTypeData::DataSec(vars)) = btf
-        .find(BtfKind::DataSec, section)
-        .and_then(|id| btf.type_by_id(id))
-        .map(|t| &t.data)
+    vars_of(btf, btf.find(BtfKind::DataSec, section))
+}
+
+/// [`placed_vars`] of the `DATASEC` with this id.
+fn vars_of(btf: &Btf, datasec: Option<u32>) -> PlacedVars<'_> {
+    let Some(BtfTypeData::DataSec(vars)) =
+        datasec.and_then(|id| btf.type_by_id(id)).map(|t| &t.data)
     else {
         return Vec::new();
     };
     vars.iter()
         .filter_map(|v| {
-            let name = btf.type_by_id(v.type_id)?.name.to_string();
+            let name = btf.type_by_id(v.type_id)?.name.as_str();
             Some((u64::from(v.offset), u64::from(v.size), name))
         })
         .collect()
 }
 
-fn kconfig_names(btf: Option<&Btf>) -> HashSet<String> {
-    placed_vars(btf, ".kconfig")
-        .into_iter()
-        .map(|v| v.2)
-        .collect()
+/// The names of the `.kconfig` variables, sorted.
+fn kconfig_names(btf: Option<&Btf>, datasec: Option<u32>) -> Vec<&str> {
+    let Some(btf) = btf else { return Vec::new() };
+    let mut names: Vec<&str> = vars_of(btf, datasec).into_iter().map(|v| v.2).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// clang leaves `DATASEC` sizes and global variables' offsets at 0; the symbol table has them.
-fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) {
-    let mut fixes = Vec::new();
-    for (id, t) in btf.types().iter().enumerate() {
+///
+/// Returns the id of the `.kconfig` `DATASEC` (the first, as [`Btf::find`] would), found on the
+/// way.
+fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
+    let mut kconfig = None;
+    for id in 0..btf.types().len() {
+        let Some(t) = btf.types().get(id) else { break };
         let BtfTypeData::DataSec(vars) = &t.data else {
             continue;
         };
+        if kconfig.is_none() && t.kind == BtfKind::DataSec && t.name == ".kconfig" {
+            kconfig = Some(id as u32);
+        }
         let Some(section) = elf.section_by_name(&t.name) else {
             continue;
         };
         let Ok(size) = u32::try_from(section.size) else {
             continue;
         };
-        let mut offsets = Vec::new();
-        for (i, v) in vars.iter().enumerate() {
-            let Some(var) = btf.type_by_id(v.type_id) else {
-                continue;
-            };
-            let sym = elf
-                .symbols_in(section.index)
-                .find(|s| !s.is_section() && *s.name == *var.name);
-            if let Some(off) = sym.and_then(|s| u32::try_from(s.value).ok()) {
-                offsets.push((i, off));
+        let var_count = vars.len();
+        btf.fix_datasec(id as u32, size, &[]);
+        for i in 0..var_count {
+            let offset = btf
+                .types()
+                .get(id)
+                .and_then(|t| match &t.data {
+                    BtfTypeData::DataSec(vars) => vars.get(i),
+                    _ => None,
+                })
+                .and_then(|v| btf.type_by_id(v.type_id))
+                .and_then(|var| {
+                    elf.symbols_in(section.index)
+                        .find(|s| !s.is_section() && *s.name == *var.name)
+                })
+                .and_then(|s| u32::try_from(s.value).ok());
+            if let Some(off) = offset {
+                btf.fix_datasec(id as u32, size, &[(i, off)]);
             }
         }
-        fixes.push((id as u32, size, offsets));
     }
-    for (id, size, offsets) in fixes {
-        btf.fix_datasec(id, size, &offsets);
-    }
+    kconfig
 }
 
 /// Hands each `.BTF.ext` record to the function that contains its instruction.
-fn attach_ext(elf: &RawElf<'_>, ext: &BtfExt, functions: &mut BTreeMap<FunctionId, FunctionSpec>) {
-    fn owner(
-        functions: &mut BTreeMap<FunctionId, FunctionSpec>,
+fn attach_ext(elf: &RawElf<'_>, ext: &BtfExt, functions: &mut [FunctionSpec]) {
+    /// The function that contains instruction `insn` of section `section`, by index.
+    fn owner(functions: &[FunctionSpec], section: usize, insn: usize) -> Option<usize> {
+        let key = FunctionId { section, insn };
+        let i = functions.partition_point(|f| f.id <= key).checked_sub(1)?;
+        let f = functions.get(i)?;
+        (f.id.section == section && insn < f.id.insn + f.instructions.len()).then_some(i)
+    }
+    /// Appends each record to its function, relative to it; `list` picks the function's list.
+    fn attach<T: Clone>(
+        functions: &mut [FunctionSpec],
         section: usize,
-        insn: usize,
-    ) -> Option<(&mut FunctionSpec, usize)> {
-        let (id, f) = functions
-            .range_mut(..=FunctionId { section, insn })
-            .next_back()?;
-        (id.section == section && insn < id.insn + f.instructions.len()).then_some(())?;
-        let start = id.insn;
-        Some((f, insn - start))
+        recs: &[T],
+        insn_of: impl Fn(&T) -> usize,
+        with_insn: impl Fn(&T, usize) -> T,
+        list: impl Fn(&mut FunctionSpec) -> &mut Vec<T>,
+    ) {
+        let mut i = 0;
+        while let Some(r) = recs.get(i) {
+            let Some(fi) = owner(functions, section, insn_of(r)) else {
+                i += 1;
+                continue;
+            };
+            let Some(f) = functions.get_mut(fi) else {
+                break;
+            };
+            // The records of one function usually follow each other: room for all of them.
+            let (start, end) = (f.id.insn, f.id.insn + f.instructions.len());
+            let run = recs
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|r| (start..end).contains(&insn_of(r)))
+                .count();
+            let out = list(f);
+            out.reserve_exact(run);
+            out.extend(
+                recs.get(i..i + run)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| with_insn(r, insn_of(r) - start)),
+            );
+            i += run;
+        }
     }
     let index_of = |name: &str| {
         elf.sections
@@ -344,27 +469,35 @@ fn attach_ext(elf: &RawElf<'_>, ext: &BtfExt, functions: &mut BTreeMap<FunctionI
     };
     for (sec, recs) in &ext.func_info {
         let Some(s) = index_of(sec) else { continue };
-        for r in recs {
-            if let Some((f, insn)) = owner(functions, s, r.insn) {
-                f.func_info.push(crate::FuncInfo { insn, ..*r });
-            }
-        }
+        attach(
+            functions,
+            s,
+            recs,
+            |r| r.insn,
+            |r, insn| crate::FuncInfo { insn, ..*r },
+            |f| &mut f.func_info,
+        );
     }
     for (sec, recs) in &ext.line_info {
         let Some(s) = index_of(sec) else { continue };
-        for r in recs {
-            if let Some((f, insn)) = owner(functions, s, r.insn) {
-                f.line_info.push(crate::LineInfo { insn, ..*r });
-            }
-        }
+        attach(
+            functions,
+            s,
+            recs,
+            |r| r.insn,
+            |r, insn| crate::LineInfo { insn, ..*r },
+            |f| &mut f.line_info,
+        );
     }
     for (sec, recs) in &ext.core_relocations {
         let Some(s) = index_of(sec) else { continue };
-        for r in recs {
-            if let Some((f, insn)) = owner(functions, s, r.insn) {
-                f.core_relocations
-                    .push(crate::CoreRelocation { insn, ..r.clone() });
-            }
-        }
+        attach(
+            functions,
+            s,
+            recs,
+            |r| r.insn,
+            |r, insn| crate::CoreRelocation { insn, ..r.clone() },
+            |f| &mut f.core_relocations,
+        );
     }
 }

@@ -7,12 +7,10 @@
 //! when the size is 0, as in hand-written assembly), so code between functions is never glued to
 //! a program.
 
-use std::collections::BTreeSet;
-
 use bpf_sys::{AttachType, ProgramType};
 
 use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
-use crate::elf::{RawElf, RawSection};
+use crate::elf::{RawElf, RawSection, RawSymbol};
 use crate::error::{ElfError, Result};
 use crate::insn::{decode_all, Instruction, INSN_SIZE};
 use crate::reloc::{self, Reference, Relocation};
@@ -106,6 +104,25 @@ impl ProgramSpec {
         }
     }
 
+    /// [`ProgramSpec::new`] for a function of the same section as `prev` (whose reading of the
+    /// section name it reuses) and from the same object.
+    pub(crate) fn in_section_of(prev: &ProgramSpec, function: FunctionSpec) -> Self {
+        debug_assert_eq!(prev.section, function.section);
+        ProgramSpec {
+            name: function.name.clone(),
+            section: prev.section.clone(),
+            program_type: prev.program_type,
+            expected_attach_type: prev.expected_attach_type,
+            attach_to: prev.attach_to.clone(),
+            sleepable: prev.sleepable,
+            xdp_frags: prev.xdp_frags,
+            return_probe: prev.return_probe,
+            license: prev.license.clone(),
+            kernel_version: prev.kernel_version,
+            function,
+        }
+    }
+
     /// The program's own instructions (without subprograms).
     pub fn instructions(&self) -> &[Instruction] {
         &self.function.instructions
@@ -114,15 +131,23 @@ impl ProgramSpec {
 
 /// A function symbol's bounds, before relocations are read.
 #[derive(Debug, Clone)]
-pub(crate) struct Bounds {
-    pub name: String,
+pub(crate) struct Bounds<'e> {
+    /// The section's index.
+    pub section: usize,
+    pub name: &'e str,
     pub global: bool,
     pub start: usize,
     pub len: usize,
 }
 
-/// Finds the functions of one executable section.
-pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Bounds>> {
+/// Finds the functions of one executable section and appends them to `out`, in address order.
+/// `syms` is scratch space.
+pub(crate) fn bounds<'e, 'a: 'e>(
+    elf: &'e RawElf<'a>,
+    section: &'e RawSection<'a>,
+    syms: &mut Vec<&'e RawSymbol<'a>>,
+    out: &mut Vec<Bounds<'e>>,
+) -> Result<()> {
     let size = section.data.len();
     if size % INSN_SIZE != 0 {
         return Err(ElfError::Truncated {
@@ -133,27 +158,27 @@ pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<B
         });
     }
     let n = size / INSN_SIZE;
-    let mut syms: Vec<_> = elf
-        .symbols_in(section.index)
-        .filter(|s| s.is_func())
-        .collect();
+    syms.clear();
+    syms.extend(elf.symbols_in(section.index).filter(|s| s.is_func()));
     // Aliases at the same address: keep the global one.
     syms.sort_by_key(|s| (s.value, !s.is_global()));
     syms.dedup_by_key(|s| s.value);
     if syms.is_empty() {
-        if n == 0 {
-            return Ok(Vec::new());
+        if n != 0 {
+            // Code without function symbols (hand-written assembly): one function named after
+            // the section.
+            out.push(Bounds {
+                section: section.index,
+                name: &section.name,
+                global: true,
+                start: 0,
+                len: n,
+            });
         }
-        // Code without function symbols (hand-written assembly): one function named after the
-        // section.
-        return Ok(vec![Bounds {
-            name: section.name.to_string(),
-            global: true,
-            start: 0,
-            len: n,
-        }]);
+        return Ok(());
     }
-    let mut out: Vec<Bounds> = Vec::with_capacity(syms.len());
+    out.reserve(syms.len());
+    let first = out.len();
     for (i, s) in syms.iter().enumerate() {
         let bad = || ElfError::BadFunctionBounds {
             section: section.name.to_string(),
@@ -175,65 +200,74 @@ pub(crate) fn bounds(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<B
         {
             return Err(bad());
         }
-        if out
-            .last()
-            .is_some_and(|prev| prev.start + prev.len > (s.value as usize) / INSN_SIZE)
+        if out.len() > first
+            && out
+                .last()
+                .is_some_and(|prev| prev.start + prev.len > (s.value as usize) / INSN_SIZE)
         {
             return Err(bad());
         }
         out.push(Bounds {
-            name: s.name.to_string(),
+            section: section.index,
+            name: &s.name,
             global: s.is_global(),
             start: s.value as usize / INSN_SIZE,
             len: (end - s.value) as usize / INSN_SIZE,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Builds the functions of one section, with their references.
+/// Builds the functions of one section, with their references, and appends them to `out`.
+///
+/// `bounds` are the section's, from [`bounds`]: sorted and disjoint.
 pub(crate) fn functions(
     elf: &RawElf<'_>,
     ctx: &reloc::Context<'_>,
     section: &RawSection<'_>,
-    bounds: &[Bounds],
-) -> Result<Vec<FunctionSpec>> {
-    let insns = decode_all(section.data, elf.endian);
-    let mut funcs: Vec<FunctionSpec> = bounds
-        .iter()
-        .map(|b| FunctionSpec {
-            name: b.name.clone(),
+    bounds: &[Bounds<'_>],
+    out: &mut Vec<FunctionSpec>,
+) -> Result<()> {
+    let first = out.len();
+    out.extend(bounds.iter().map(|b| {
+        FunctionSpec {
+            name: b.name.to_string(),
             section: section.name.to_string(),
             id: FunctionId {
                 section: section.index,
                 insn: b.start,
             },
             global: b.global,
-            instructions: insns
-                .get(b.start..b.start + b.len)
-                .unwrap_or_default()
-                .to_vec(),
+            instructions: section
+                .data
+                .get(b.start * INSN_SIZE..(b.start + b.len) * INSN_SIZE)
+                .map(|code| decode_all(code, elf.endian))
+                .unwrap_or_default(),
             relocations: Vec::new(),
             func_info: Vec::new(),
             line_info: Vec::new(),
             core_relocations: Vec::new(),
-        })
-        .collect();
+        }
+    }));
+    let funcs = out.get_mut(first..).unwrap_or_default();
     let owner = |index: usize| {
-        bounds
-            .iter()
-            .position(|b| index >= b.start && index < b.start + b.len)
+        let f = bounds
+            .partition_point(|b| b.start <= index)
+            .checked_sub(1)?;
+        let b = bounds.get(f)?;
+        (index < b.start + b.len).then_some(f)
     };
-    let mut relocated = BTreeSet::new();
     for rel in elf.relocations_for(section.index) {
-        let (index, target) = reloc::resolve(elf, ctx, section, &insns, rel)?;
+        let (index, target) = reloc::resolve(elf, ctx, section, &rel)?;
         let f = owner(index).ok_or_else(|| ElfError::UnsupportedRelocation {
             section: section.name.to_string(),
             offset: rel.offset,
             symbol: String::new(),
             reason: "relocation outside any function".into(),
         })?;
-        let (func, b) = (&mut funcs[f], &bounds[f]);
+        let (Some(func), Some(b)) = (funcs.get_mut(f), bounds.get(f)) else {
+            continue;
+        };
         if matches!(
             target,
             Reference::Map { .. } | Reference::MapValue { .. } | Reference::FunctionPointer { .. }
@@ -244,22 +278,29 @@ pub(crate) fn functions(
                 offset: rel.offset,
                 symbol: String::new(),
                 expected: "a 64-bit immediate load inside its function",
-                opcode: insns.get(index).map(|i| i.code).unwrap_or(0),
+                opcode: func
+                    .instructions
+                    .get(index - b.start)
+                    .map(|i| i.code)
+                    .unwrap_or(0),
             });
         }
-        relocated.insert(index);
         func.relocations.push(Relocation {
             insn: index - b.start,
             target,
         });
     }
     // Calls to static functions of the same section need no relocation: the offset is final.
-    for (f, b) in bounds.iter().enumerate() {
-        for i in b.start..b.start + b.len {
-            let Some(insn) = insns.get(i) else { break };
-            if !insn.is_pseudo_call() || relocated.contains(&i) {
+    for (func, b) in funcs.iter_mut().zip(bounds) {
+        // Stable: relocations at the same instruction keep their order.
+        func.relocations.sort_by_key(|r| r.insn);
+        let relocated = func.relocations.len();
+        for (k, insn) in func.instructions.iter().enumerate() {
+            let own = func.relocations.get(..relocated).unwrap_or_default();
+            if !insn.is_pseudo_call() || own.binary_search_by_key(&k, |r| r.insn).is_ok() {
                 continue;
             }
+            let i = b.start + k;
             let target = i as i64 + i64::from(insn.imm) + 1;
             let id = usize::try_from(target)
                 .ok()
@@ -267,21 +308,21 @@ pub(crate) fn functions(
                     section: section.index,
                     insn: t,
                 })
-                .filter(|id| ctx.function_starts.contains(id))
+                .filter(|id| ctx.is_function_start(*id))
                 .ok_or_else(|| ElfError::BadCallTarget {
                     section: section.name.to_string(),
                     insn: i,
                     target_section: section.name.to_string(),
                     target,
                 })?;
-            funcs[f].relocations.push(Relocation {
-                insn: i - b.start,
+            func.relocations.push(Relocation {
+                insn: k,
                 target: Reference::Call { target: id },
             });
         }
+        if func.relocations.len() > relocated {
+            func.relocations.sort_by_key(|r| r.insn);
+        }
     }
-    for f in &mut funcs {
-        f.relocations.sort_by_key(|r| r.insn);
-    }
-    Ok(funcs)
+    Ok(())
 }

@@ -5,14 +5,13 @@
 //! turned into a [`Reference`]: a map, a global data value, a bpf-to-bpf call, a function pointer
 //! or an extern. Linking and relocation ([`crate::link`]) then work on these references only.
 
-use std::collections::{BTreeSet, HashSet};
-
 use bpf_sys::uapi;
 
-use crate::elf::{RawElf, RawRel, RawSection, R_BPF_64_32, R_BPF_64_64};
+use crate::elf::{RawElf, RawRel, RawSection, RawSymbol, R_BPF_64_32, R_BPF_64_64};
 use crate::error::{ElfError, Result};
-use crate::insn::{Instruction, INSN_SIZE, OPCODE_CALL};
-use crate::programs::FunctionId;
+use crate::insn::{Endianness, Instruction, INSN_SIZE, OPCODE_CALL};
+use crate::maps::MapSpec;
+use crate::programs::{Bounds, FunctionId};
 
 /// What kind of extern symbol a program uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,34 +72,59 @@ pub struct Relocation {
 }
 
 /// (offset, size, name) of each variable of a `DATASEC`.
-pub(crate) type PlacedVars = Vec<(u64, u64, String)>;
+pub(crate) type PlacedVars<'a> = Vec<(u64, u64, &'a str)>;
+
+/// A legacy maps section: its index, where its maps are in [`Context::maps`], and the size of
+/// its records (map `i` is at offset `i * record`).
+pub(crate) struct LegacyMaps {
+    pub section: usize,
+    pub maps: std::ops::Range<usize>,
+    pub record: u64,
+}
 
 /// What the resolver needs to know about the object.
 pub(crate) struct Context<'a> {
-    /// Legacy map sections: section index → (offset, name) of each map.
-    pub legacy_maps: Vec<(usize, Vec<(u64, String)>)>,
+    /// The object's maps.
+    pub maps: &'a [MapSpec],
+    /// Legacy map sections.
+    pub legacy_maps: Vec<LegacyMaps>,
     /// The BTF `.maps` section index and its maps' (offset, size, name).
-    pub btf_maps: Option<(usize, PlacedVars)>,
-    /// Data section indices that became maps.
-    pub data_sections: HashSet<usize>,
-    /// Names of `__kconfig` externs.
-    pub kconfig: HashSet<String>,
-    /// Function starts: (section index, instruction index).
-    pub function_starts: &'a BTreeSet<FunctionId>,
+    pub btf_maps: Option<(usize, PlacedVars<'a>)>,
+    /// Data section indices that became maps, in increasing order.
+    pub data_sections: Vec<usize>,
+    /// Names of `__kconfig` externs, sorted.
+    pub kconfig: Vec<&'a str>,
+    /// Every function's bounds, sorted by section then address.
+    pub functions: &'a [Bounds<'a>],
+}
+
+impl Context<'_> {
+    /// Whether a function starts there.
+    pub fn is_function_start(&self, id: FunctionId) -> bool {
+        self.functions
+            .binary_search_by_key(&(id.section, id.insn), |b| (b.section, b.start))
+            .is_ok()
+    }
 }
 
 struct Site<'a> {
+    elf: &'a RawElf<'a>,
     section: &'a RawSection<'a>,
     rel: &'a RawRel,
-    symbol: String,
+    sym: &'a RawSymbol<'a>,
 }
 
 impl Site<'_> {
+    /// The symbol's printable name, for errors.
+    fn symbol(&self) -> String {
+        self.elf.symbol_display(self.sym)
+    }
+
     fn bad_insn(&self, expected: &'static str, insn: &Instruction) -> ElfError {
         ElfError::BadInstruction {
             section: self.section.name.to_string(),
             offset: self.rel.offset,
-            symbol: self.symbol.clone(),
+            symbol: self.symbol(),
             expected,
             opcode: insn.code,
         }
@@ -113,7 +137,7 @@ impl Site<'_> {
         Err(ElfError::BadRelocationType {
             section: self.section.name.to_string(),
             offset: self.rel.offset,
-            symbol: self.symbol.clone(),
+            symbol: self.symbol(),
             found: self.rel.r_type,
             expected,
         })
@@ -123,29 +147,35 @@ impl Site<'_> {
         ElfError::UnsupportedRelocation {
             section: self.section.name.to_string(),
             offset: self.rel.offset,
-            symbol: self.symbol.clone(),
+            symbol: self.symbol(),
             reason,
         }
     }
 }
 
-/// Resolves one relocation of a code section. `insns` are the section's instructions.
-pub(crate) fn resolve(
-    elf: &RawElf<'_>,
+/// The instruction at `index` of a code section.
+fn insn_at(section: &RawSection<'_>, index: usize, endian: Endianness) -> Option<Instruction> {
+    let start = index.checked_mul(INSN_SIZE)?;
+    Instruction::decode(section.data.get(start..)?, endian)
+}
+
+/// Resolves one relocation of a code section.
+pub(crate) fn resolve<'e>(
+    elf: &'e RawElf<'e>,
     ctx: &Context<'_>,
-    section: &RawSection<'_>,
-    insns: &[Instruction],
-    rel: &RawRel,
+    section: &'e RawSection<'e>,
+    rel: &'e RawRel,
 ) -> Result<(usize, Reference)> {
     let sym = elf.rel_symbol(&section.name, rel)?;
     let site = Site {
+        elf,
         section,
         rel,
-        symbol: elf.symbol_display(sym),
+        sym,
     };
     let index = usize::try_from(rel.offset).unwrap_or(usize::MAX) / INSN_SIZE;
-    let insn = match insns.get(index) {
-        Some(i) if rel.offset % INSN_SIZE as u64 == 0 => *i,
+    let insn = match insn_at(section, index, elf.endian) {
+        Some(i) if rel.offset % INSN_SIZE as u64 == 0 => i,
         _ => {
             return Err(ElfError::RelocationOutOfRange {
                 section: section.name.to_string(),
@@ -155,7 +185,7 @@ pub(crate) fn resolve(
         }
     };
     let is_ld = insn.is_ld_imm64();
-    if is_ld && insns.get(index + 1).is_none() {
+    if is_ld && insn_at(section, index + 1, elf.endian).is_none() {
         return Err(site.bad_insn("a complete 64-bit immediate load", &insn));
     }
     let is_call = insn.code == OPCODE_CALL;
@@ -163,7 +193,7 @@ pub(crate) fn resolve(
     if sym.undefined {
         if is_ld {
             site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
-            let kind = if ctx.kconfig.contains(sym.name.as_ref()) {
+            let kind = if ctx.kconfig.binary_search(&sym.name.as_ref()).is_ok() {
                 ExternKind::Kconfig
             } else {
                 ExternKind::Ksym
@@ -221,7 +251,7 @@ pub(crate) fn resolve(
                 section: target.index,
                 insn,
             })
-            .filter(|id| ctx.function_starts.contains(id))
+            .filter(|id| ctx.is_function_start(*id))
             .ok_or_else(|| ElfError::BadCallTarget {
                 section: section.name.to_string(),
                 insn: index,
@@ -241,14 +271,25 @@ pub(crate) fn resolve(
     }
     site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
     let offset = value.saturating_add(addend);
-    if let Some((_, maps)) = ctx.legacy_maps.iter().find(|(s, _)| *s == target.index) {
-        let (_, name) = maps
-            .iter()
-            .find(|(o, _)| i64::try_from(*o).ok() == Some(offset))
+    if let Some(legacy) = ctx.legacy_maps.iter().find(|l| l.section == target.index) {
+        // Map `i` is at `i * record`.
+        let i = match (u64::try_from(offset), legacy.record) {
+            (Ok(o), 0) => (o == 0).then_some(0),
+            (Ok(o), r) => (o % r == 0).then(|| usize::try_from(o / r).ok()).flatten(),
+            (Err(_), _) => None,
+        };
+        let map = i
+            .filter(|i| *i < legacy.maps.len())
+            .and_then(|i| ctx.maps.get(legacy.maps.start + i))
             .ok_or_else(|| {
                 site.unsupported(format!("no map at offset {offset} of {}", target.name))
             })?;
-        return Ok((index, Reference::Map { map: name.clone() }));
+        return Ok((
+            index,
+            Reference::Map {
+                map: map.name.clone(),
+            },
+        ));
     }
     if let Some((_, maps)) = ctx.btf_maps.as_ref().filter(|(s, _)| *s == target.index) {
         let (_, _, name) = maps
@@ -260,9 +301,14 @@ pub(crate) fn resolve(
             .ok_or_else(|| {
                 site.unsupported(format!("no map at offset {offset} of {}", target.name))
             })?;
-        return Ok((index, Reference::Map { map: name.clone() }));
+        return Ok((
+            index,
+            Reference::Map {
+                map: name.to_string(),
+            },
+        ));
     }
-    if ctx.data_sections.contains(&target.index) {
+    if ctx.data_sections.binary_search(&target.index).is_ok() {
         let offset = u32::try_from(offset)
             .ok()
             .filter(|o| u64::from(*o) <= target.size)

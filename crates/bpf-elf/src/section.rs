@@ -362,12 +362,78 @@ fn build(def: &Def, attach_to: Option<&str>) -> ProgramSection {
     }
 }
 
+/// The first byte of `TABLE[i]`'s name.
+const fn first_byte(i: usize) -> u8 {
+    TABLE[i].0.as_bytes()[0]
+}
+
+const _: () = assert!(TABLE.len() < 256, "BY_FIRST holds u8 indices");
+
+/// `TABLE`'s indices grouped by the first byte of their name, in table order within a group:
+/// only entries that start like the section name can match it, and their order is kept.
+const BY_FIRST: [u8; TABLE.len()] = {
+    let mut order = [0u8; TABLE.len()];
+    let mut n = 0;
+    let mut byte = 0;
+    while byte < 256 {
+        let mut i = 0;
+        while i < TABLE.len() {
+            if first_byte(i) as usize == byte {
+                order[n] = i as u8;
+                n += 1;
+            }
+            i += 1;
+        }
+        byte += 1;
+    }
+    order
+};
+
+/// For each first byte, its group in [`BY_FIRST`] (start, end).
+const GROUPS: [(u8, u8); 256] = {
+    let mut groups = [(0u8, 0u8); 256];
+    let mut n = 0;
+    let mut byte = 0;
+    while byte < 256 {
+        let start = n;
+        let mut i = 0;
+        while i < TABLE.len() {
+            if first_byte(i) as usize == byte {
+                n += 1;
+            }
+            i += 1;
+        }
+        groups[byte] = (start as u8, n as u8);
+        byte += 1;
+    }
+    groups
+};
+
+/// The entries of `TABLE` whose name starts with `first`, in table order.
+fn candidates(first: Option<u8>) -> impl Iterator<Item = &'static Def> {
+    let (start, end) = first
+        .and_then(|b| GROUPS.get(usize::from(b)))
+        .copied()
+        .unwrap_or_default();
+    BY_FIRST
+        .get(usize::from(start)..usize::from(end))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|&i| TABLE.get(usize::from(i)))
+}
+
 impl ProgramSection {
     /// Reads a section name.
     pub fn parse(name: &str) -> ProgramSection {
-        // 1. libbpf's table.
-        for def in TABLE {
+        // 1. libbpf's table (the entries that start like the name, in table order; every
+        // entry is at least two bytes long).
+        let first = name.as_bytes().first().copied();
+        let second = name.as_bytes().get(1);
+        for def in candidates(first) {
             let pat = def.0;
+            if pat.as_bytes().get(1) != second {
+                continue;
+            }
             if let Some(prefix) = pat.strip_suffix('+') {
                 if name == prefix {
                     return build(def, None);
@@ -379,25 +445,26 @@ impl ProgramSection {
                 return build(def, None);
             }
         }
-        let (head, rest) = match name.split_once('/') {
+        // (A `/` byte is always the character `/` in UTF-8.)
+        let slash = name.bytes().position(|b| b == b'/');
+        let (head, rest) = match slash.and_then(|i| Some((name.get(..i)?, name.get(i + 1..)?))) {
             Some((h, r)) => (h, Some(r)),
             None => (name, None),
         };
         // 2. Legacy sloppy prefixes: `xdp/foo`, `socket/3`, `classifier/x`.
         if rest.is_some() {
-            if let Some(def) = TABLE
-                .iter()
-                .find(|d| !d.0.contains(['+', '/']) && d.0 == head)
+            if let Some(def) = candidates(first).find(|d| d.0 == head && !d.0.contains(['+', '/']))
             {
                 return build(def, None);
             }
         }
-        // 3. goebpf: first token, lowercased.
-        let lower = head.to_ascii_lowercase();
-        if let Some(def) = GOEBPF
-            .iter()
-            .find(|d| d.0.strip_prefix("goebpf:") == Some(&lower))
-        {
+        // 3. goebpf: first token, case-insensitively (goebpf's names are lowercase).
+        if let Some(def) = GOEBPF.iter().find(|d| {
+            d.0.len() == head.len() + "goebpf:".len()
+                && d.0
+                    .strip_prefix("goebpf:")
+                    .is_some_and(|n| n.eq_ignore_ascii_case(head))
+        }) {
             let target = if def.3 & PLUS != 0 { rest } else { None };
             return build(def, target);
         }
@@ -491,6 +558,74 @@ mod tests {
         assert_eq!(p("socket/1").0, P::SocketFilter);
         assert_eq!(p("KPROBE/sym").2.as_deref(), Some("sym"));
         assert!(ProgramSection::parse("KRETPROBE/sym").return_probe);
+    }
+
+    /// The reading before the first-byte filter and the allocation-free goebpf match.
+    fn reference(name: &str) -> ProgramSection {
+        for def in TABLE {
+            let pat = def.0;
+            if let Some(prefix) = pat.strip_suffix('+') {
+                if name == prefix {
+                    return build(def, None);
+                }
+                if let Some(target) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
+                    return build(def, Some(target));
+                }
+            } else if name == pat {
+                return build(def, None);
+            }
+        }
+        let (head, rest) = match name.split_once('/') {
+            Some((h, r)) => (h, Some(r)),
+            None => (name, None),
+        };
+        if rest.is_some() {
+            if let Some(def) = TABLE
+                .iter()
+                .find(|d| !d.0.contains(['+', '/']) && d.0 == head)
+            {
+                return build(def, None);
+            }
+        }
+        let lower = head.to_ascii_lowercase();
+        if let Some(def) = GOEBPF
+            .iter()
+            .find(|d| d.0.strip_prefix("goebpf:") == Some(&lower))
+        {
+            let target = if def.3 & PLUS != 0 { rest } else { None };
+            return build(def, target);
+        }
+        ProgramSection::parse("")
+    }
+
+    #[test]
+    fn table_entries_are_at_least_two_bytes() {
+        for (pat, ..) in TABLE {
+            assert!(pat.trim_end_matches('+').len() >= 2, "{pat}");
+        }
+    }
+
+    #[test]
+    fn same_reading_as_a_full_scan() {
+        let mut names = vec![String::new(), "/".into(), "x".into(), "Ünïcode/x".into()];
+        for (pat, ..) in TABLE.iter().chain(GOEBPF) {
+            let base = pat.trim_end_matches('+').trim_start_matches("goebpf:");
+            for n in [
+                base.to_string(),
+                format!("{base}/"),
+                format!("{base}/t/u"),
+                format!("{base}x"),
+                format!("{base}.s/x"),
+                base.to_ascii_uppercase(),
+                format!("{}/x", base.to_ascii_uppercase()),
+                base.get(..base.len() - 1).unwrap_or_default().to_string(),
+            ] {
+                names.push(n);
+            }
+        }
+        for n in &names {
+            assert_eq!(ProgramSection::parse(n), reference(n), "{n:?}");
+        }
     }
 
     #[test]

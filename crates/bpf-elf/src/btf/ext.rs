@@ -76,13 +76,15 @@ fn err(offset: usize, reason: &'static str) -> ElfError {
 }
 
 /// Walks one info block: `u32 rec_size`, then `{sec_name_off, num_info, records}` groups.
+/// `group` reads one group's records (each `rec_size` bytes, at least `min_rec`) into the
+/// group's list.
 fn walk<T>(
     raw: &[u8],
     btf: &Btf,
     start: usize,
     len: usize,
     min_rec: usize,
-    mut record: impl FnMut(&[u8], usize) -> Result<T>,
+    mut group: impl FnMut(&mut Vec<T>, Records<'_>) -> Result<()>,
 ) -> Result<Vec<(String, Vec<T>)>> {
     let e = btf.endianness();
     let end = start
@@ -121,13 +123,44 @@ fn walk<T>(
             .get(pos..pos.saturating_add(bytes))
             .ok_or_else(|| err(start + pos, "truncated records"))?;
         let mut list = Vec::with_capacity(n.min(4096));
-        for (i, r) in recs.chunks_exact(rec_size).enumerate() {
-            list.push(record(r, start + pos + i * rec_size)?);
-        }
+        group(
+            &mut list,
+            Records {
+                bytes: recs,
+                size: rec_size,
+                at: start + pos,
+                endian: e,
+            },
+        )?;
         pos += bytes;
         out.push((name, list));
     }
     Ok(out)
+}
+
+/// The records of one group.
+struct Records<'a> {
+    bytes: &'a [u8],
+    /// The record size.
+    size: usize,
+    /// The offset of the first record in the section.
+    at: usize,
+    endian: crate::insn::Endianness,
+}
+
+impl Records<'_> {
+    /// Each record's offset in the section and a reader of its words (by byte offset; records
+    /// are at least as long as every caller reads).
+    fn each(&self) -> impl Iterator<Item = (usize, impl Fn(usize) -> u32 + '_)> + '_ {
+        let e = self.endian;
+        self.bytes
+            .chunks_exact(self.size)
+            .enumerate()
+            .map(move |(i, r)| {
+                let word = move |o: usize| e.read_u32(r, o).unwrap_or(0);
+                (self.at + i * self.size, word)
+            })
+    }
 }
 
 fn insn_index(byte_off: u32, at: usize) -> Result<usize> {
@@ -154,34 +187,41 @@ impl BtfExt {
                 .checked_add(off as usize)
                 .ok_or_else(|| err(8, "overflow"))
         };
-        let u = |rec: &[u8], o: usize| e.read_u32(rec, o).unwrap_or(0);
-
-        let func_info = walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |rec, pos| {
-            Ok(FuncInfo {
-                insn: insn_index(u(rec, 0), pos)?,
-                type_id: u(rec, 4),
-            })
+        let func_info = walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |list, recs| {
+            for (pos, u) in recs.each() {
+                list.push(FuncInfo {
+                    insn: insn_index(u(0), pos)?,
+                    type_id: u(4),
+                });
+            }
+            Ok(())
         })?;
-        let line_info = walk(raw, btf, at(r(16)?)?, r(20)? as usize, 16, |rec, pos| {
-            Ok(LineInfo {
-                insn: insn_index(u(rec, 0), pos)?,
-                file_name_off: u(rec, 4),
-                line_off: u(rec, 8),
-                line_col: u(rec, 12),
-            })
+        let line_info = walk(raw, btf, at(r(16)?)?, r(20)? as usize, 16, |list, recs| {
+            for (pos, u) in recs.each() {
+                list.push(LineInfo {
+                    insn: insn_index(u(0), pos)?,
+                    file_name_off: u(4),
+                    line_off: u(8),
+                    line_col: u(12),
+                });
+            }
+            Ok(())
         })?;
         let core_relocations = if hdr_len >= 32 {
-            walk(raw, btf, at(r(24)?)?, r(28)? as usize, 16, |rec, pos| {
-                let access_str_off = u(rec, 8);
-                Ok(CoreRelocation {
-                    insn: insn_index(u(rec, 0), pos)?,
-                    type_id: u(rec, 4),
-                    access_str_off,
-                    access: btf
-                        .string_at(access_str_off)
-                        .ok_or_else(|| err(pos, "bad access string offset"))?,
-                    kind: u(rec, 12),
-                })
+            walk(raw, btf, at(r(24)?)?, r(28)? as usize, 16, |list, recs| {
+                for (pos, u) in recs.each() {
+                    let access_str_off = u(8);
+                    list.push(CoreRelocation {
+                        insn: insn_index(u(0), pos)?,
+                        type_id: u(4),
+                        access_str_off,
+                        access: btf
+                            .string_at(access_str_off)
+                            .ok_or_else(|| err(pos, "bad access string offset"))?,
+                        kind: u(12),
+                    });
+                }
+                Ok(())
             })?
         } else {
             Vec::new()

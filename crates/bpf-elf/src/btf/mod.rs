@@ -20,6 +20,7 @@ use bpf_sys::uapi;
 
 use crate::error::{ElfError, Result};
 use crate::insn::Endianness;
+use crate::strtab::{Str, StrTable};
 
 const BTF_MAGIC: u16 = 0xeb9f;
 const HEADER_LEN: usize = 24;
@@ -218,6 +219,313 @@ pub(crate) fn read_name(strings: &[u8], offset: u32) -> Option<BtfName> {
     Some(BtfName::from_bytes(name.to_bytes()))
 }
 
+/// [`read_name`] in a string section whose UTF-8 is already checked.
+fn name_in(strings: &StrTable<'_>, offset: u32) -> Option<BtfName> {
+    Some(match strings.get(offset as usize)? {
+        Str::Text(s) => BtfName::from(s),
+        Str::Bytes(b) => BtfName::from_bytes(b),
+    })
+}
+
+/// A byte order, for [`read_types`].
+trait Order {
+    fn u32(b: [u8; 4]) -> u32;
+}
+
+struct Le;
+struct Be;
+
+impl Order for Le {
+    #[inline(always)]
+    fn u32(b: [u8; 4]) -> u32 {
+        u32::from_le_bytes(b)
+    }
+}
+
+impl Order for Be {
+    #[inline(always)]
+    fn u32(b: [u8; 4]) -> u32 {
+        u32::from_be_bytes(b)
+    }
+}
+
+/// Reads names for the type walk: own names from `table`, a split BTF's base's below
+/// `str_base`.
+struct Names<'t> {
+    table: StrTable<'t>,
+    base: Option<&'t std::sync::Arc<Btf>>,
+    str_base: u32,
+}
+
+impl Names<'_> {
+    /// The name at string offset `off`; `at` is the offset of the field, for the error.
+    #[inline(always)]
+    fn get(&self, off: u32, at: usize) -> Result<BtfName> {
+        // Own names that the UTF-8 check covered: sliced out as they are.
+        if let Some(s) = off
+            .checked_sub(self.str_base)
+            .and_then(|o| self.table.text_at(o as usize))
+        {
+            return Ok(BtfName::from(s));
+        }
+        self.slow(off, at)
+    }
+
+    #[inline(never)]
+    fn slow(&self, off: u32, at: usize) -> Result<BtfName> {
+        match self.base {
+            Some(b) if off < self.str_base => b.name_at(off),
+            _ => name_in(&self.table, off - self.str_base),
+        }
+        .ok_or_else(|| err(at, "bad string offset"))
+    }
+}
+
+/// Up to three consecutive words of the type section at `at`.
+struct Words<'a, E> {
+    raw: &'a [u8],
+    /// The end of the type section.
+    end: usize,
+    at: usize,
+    order: std::marker::PhantomData<E>,
+}
+
+impl<E: Order> Words<'_, E> {
+    /// Reads `N` words, or fails at the first that does not fit in the type section.
+    #[inline(always)]
+    fn read<const N: usize>(&self) -> Result<[u32; N]> {
+        let bytes = self
+            .at
+            .checked_add(4 * N)
+            .filter(|e| *e <= self.end)
+            .and_then(|e| self.raw.get(self.at..e));
+        let Some(bytes) = bytes else {
+            return Err(self.truncated(self.at));
+        };
+        let mut out = [0; N];
+        for (w, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *w = E::u32([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(out)
+    }
+
+    /// [`Words::read`] for a record whose first word is a name offset: when the record does
+    /// not fit, a bad name is reported before the missing words, as reading field by field
+    /// does.
+    #[inline(always)]
+    fn read_named<const N: usize>(&self, names: &Names<'_>) -> Result<[u32; N]> {
+        self.read().or_else(|_| {
+            let [off] = self.read()?;
+            names.get(off, self.at)?;
+            Err(self.truncated(self.at + 4))
+        })
+    }
+
+    /// The error for the first word at or after `from` that ends past the type section.
+    #[cold]
+    fn truncated(&self, from: usize) -> ElfError {
+        let mut o = from;
+        while o.checked_add(4).is_some_and(|e| e <= self.end) {
+            o += 4;
+        }
+        err(o, "truncated type")
+    }
+}
+
+/// Reads the `n` members of a struct or union at `*pos`, and moves `*pos` past them.
+#[inline(never)]
+fn read_members<E: Order>(
+    raw: &[u8],
+    end: usize,
+    pos: &mut usize,
+    n: usize,
+    kind_flag: bool,
+    names: &Names<'_>,
+) -> Result<Vec<BtfMember>> {
+    let at = *pos;
+    let member = |name, type_id, raw_off: u32| {
+        // With kind_flag, the offset's top 8 bits are a bitfield size.
+        let (bit_offset, bitfield_size) = if kind_flag {
+            (raw_off & 0xff_ffff, raw_off >> 24)
+        } else {
+            (raw_off, 0)
+        };
+        BtfMember {
+            name,
+            type_id,
+            bit_offset,
+            bitfield_size,
+        }
+    };
+    let block = at
+        .checked_add(n * 12)
+        .filter(|e| *e <= end)
+        .and_then(|e| raw.get(at..e));
+    let Some(block) = block else {
+        // Cut short: read member by member, to fail where that does.
+        let mut members = Vec::with_capacity(n.min(1024));
+        let mut at = at;
+        for _ in 0..n {
+            let words = Words::<E> {
+                raw,
+                end,
+                at,
+                order: std::marker::PhantomData,
+            };
+            let [name_off, type_id, raw_off] = words.read_named(names)?;
+            members.push(member(names.get(name_off, at)?, type_id, raw_off));
+            at += 12;
+        }
+        *pos = at;
+        return Ok(members);
+    };
+    // All there (so `n` is bounded by the section's size).
+    let mut members = Vec::with_capacity(n);
+    for (i, r) in block.chunks_exact(12).enumerate() {
+        let name = names.get(E::u32([r[0], r[1], r[2], r[3]]), at + 12 * i)?;
+        let type_id = E::u32([r[4], r[5], r[6], r[7]]);
+        let raw_off = E::u32([r[8], r[9], r[10], r[11]]);
+        members.push(member(name, type_id, raw_off));
+    }
+    *pos = at + block.len();
+    Ok(members)
+}
+
+/// Reads the type section (`range` of `raw`) into `types`. Records are read whole; a record cut
+/// short by the end of the type section reports the first of its words that does not fit, as
+/// reading them one by one would.
+fn read_types<E: Order>(
+    raw: &[u8],
+    range: std::ops::Range<usize>,
+    names: &Names<'_>,
+    types: &mut Vec<BtfType>,
+) -> Result<()> {
+    let mut pos = range.start;
+    let end = range.end;
+    let words = |at: usize| Words::<E> {
+        raw,
+        end,
+        at,
+        order: std::marker::PhantomData,
+    };
+    let name = |off: u32, at: usize| names.get(off, at);
+    while pos < end {
+        let [name_off, info, size_or_type] = words(pos).read()?;
+        let kind_raw = (info >> 24) & 0x1f;
+        let kind = BtfKind::from_raw(kind_raw).ok_or_else(|| err(pos + 4, "unknown kind"))?;
+        let vlen = (info & 0xffff) as u16;
+        let kind_flag = info >> 31 == 1;
+        let type_name = name(name_off, pos)?;
+        let size_pos = pos + 8;
+        pos += 12;
+        let n = usize::from(vlen);
+        // Each kind pushes its own type: with the variant known where the type is pushed, its
+        // data is not first built as a generic enum on the stack and copied out (a copy that
+        // stalls on the stores just made; it cost about a tenth of the parse).
+        macro_rules! push {
+            ($data:expr) => {{
+                let data = $data;
+                if pos > end {
+                    return Err(err(pos, "truncated type"));
+                }
+                types.push(BtfType {
+                    kind,
+                    name: type_name,
+                    size_or_type,
+                    vlen,
+                    kind_flag,
+                    data,
+                    size_pos,
+                });
+            }};
+        }
+        match kind {
+            BtfKind::Int => {
+                let [v] = words(pos).read()?;
+                pos += 4;
+                push!(BtfTypeData::Int(v))
+            }
+            BtfKind::Array => {
+                let [elem, index, nelems] = words(pos).read()?;
+                pos += 12;
+                push!(BtfTypeData::Array {
+                    elem,
+                    index,
+                    nelems,
+                })
+            }
+            BtfKind::Struct | BtfKind::Union => {
+                let members = read_members::<E>(raw, end, &mut pos, n, kind_flag, names)?;
+                push!(BtfTypeData::Members(members))
+            }
+            BtfKind::Var => {
+                let [linkage] = words(pos).read()?;
+                pos += 4;
+                push!(BtfTypeData::Var { linkage })
+            }
+            BtfKind::DataSec => {
+                let mut vars = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let [type_id, offset, size] = words(pos).read()?;
+                    vars.push(BtfSecInfo {
+                        type_id,
+                        offset,
+                        size,
+                        offset_pos: pos + 4,
+                    });
+                    pos += 12;
+                }
+                push!(BtfTypeData::DataSec(vars))
+            }
+            BtfKind::Enum => {
+                let mut values = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let [name_off, lo] = words(pos).read_named(names)?;
+                    let value = if kind_flag {
+                        lo as i32 as i64 as u64
+                    } else {
+                        u64::from(lo)
+                    };
+                    values.push((name(name_off, pos)?, value));
+                    pos += 8;
+                }
+                push!(BtfTypeData::Enum(values))
+            }
+            BtfKind::Enum64 => {
+                let mut values = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let [name_off, lo, hi] = words(pos).read_named(names)?;
+                    let value = u64::from(lo) | (u64::from(hi) << 32);
+                    values.push((name(name_off, pos)?, value));
+                    pos += 12;
+                }
+                push!(BtfTypeData::Enum(values))
+            }
+            BtfKind::FuncProto => {
+                let mut params = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let [name_off, type_id] = words(pos).read_named(names)?;
+                    params.push(BtfParam {
+                        name: name(name_off, pos)?,
+                        type_id,
+                    });
+                    pos += 8;
+                }
+                push!(BtfTypeData::Params(params))
+            }
+            BtfKind::DeclTag => {
+                let [component_idx] = words(pos).read()?;
+                pos += 4;
+                push!(BtfTypeData::DeclTag {
+                    component_idx: component_idx as i32,
+                })
+            }
+            _ => push!(BtfTypeData::None),
+        }
+    }
+    Ok(())
+}
+
 impl Btf {
     /// Parses a `.BTF` section.
     pub fn parse(raw: &[u8]) -> Result<Btf> {
@@ -273,14 +581,12 @@ impl Btf {
             }
         }
         let str_base = base.map_or(0, |b| b.strings_end());
-        let name = |off: u32, at: usize| {
-            match base {
-                Some(b) if off < str_base => b.name_at(off),
-                _ => read_name(strings, off - str_base),
-            }
-            .ok_or_else(|| err(at, "bad string offset"))
+        let names = Names {
+            // The string section's UTF-8 is checked once, not name by name.
+            table: StrTable::new(strings),
+            base,
+            str_base,
         };
-
         // Most types are a 12-byte header and one or two small records: a quarter of the
         // section's length in bytes / 12 is rarely exceeded, and saves the early regrowths.
         let mut types = Vec::with_capacity((type_range.len() / 24).min(1 << 20) + 1);
@@ -295,131 +601,10 @@ impl Btf {
                 size_pos: 0,
             });
         }
-        let mut pos = type_range.start;
-        let end = type_range.end;
-        let u32_at = |o: usize| {
-            if o + 4 > end {
-                return Err(err(o, "truncated type"));
-            }
-            endian
-                .read_u32(raw, o)
-                .ok_or_else(|| err(o, "truncated type"))
-        };
-        while pos < end {
-            let name_off = u32_at(pos)?;
-            let info = u32_at(pos + 4)?;
-            let size_or_type = u32_at(pos + 8)?;
-            let kind_raw = (info >> 24) & 0x1f;
-            let kind = BtfKind::from_raw(kind_raw).ok_or_else(|| err(pos + 4, "unknown kind"))?;
-            let vlen = (info & 0xffff) as u16;
-            let type_name = name(name_off, pos)?;
-            let size_pos = pos + 8;
-            pos += 12;
-            let n = usize::from(vlen);
-            let data = match kind {
-                BtfKind::Int => {
-                    let v = u32_at(pos)?;
-                    pos += 4;
-                    BtfTypeData::Int(v)
-                }
-                BtfKind::Array => {
-                    let d = BtfTypeData::Array {
-                        elem: u32_at(pos)?,
-                        index: u32_at(pos + 4)?,
-                        nelems: u32_at(pos + 8)?,
-                    };
-                    pos += 12;
-                    d
-                }
-                BtfKind::Struct | BtfKind::Union => {
-                    let mut members = Vec::with_capacity(n.min(1024));
-                    for _ in 0..n {
-                        let m_name = name(u32_at(pos)?, pos)?;
-                        let type_id = u32_at(pos + 4)?;
-                        let raw_off = u32_at(pos + 8)?;
-                        // With kind_flag, the offset's top 8 bits are a bitfield size.
-                        let (bit_offset, bitfield_size) = if info >> 31 == 1 {
-                            (raw_off & 0xff_ffff, raw_off >> 24)
-                        } else {
-                            (raw_off, 0)
-                        };
-                        members.push(BtfMember {
-                            name: m_name,
-                            type_id,
-                            bit_offset,
-                            bitfield_size,
-                        });
-                        pos += 12;
-                    }
-                    BtfTypeData::Members(members)
-                }
-                BtfKind::Var => {
-                    let linkage = u32_at(pos)?;
-                    pos += 4;
-                    BtfTypeData::Var { linkage }
-                }
-                BtfKind::DataSec => {
-                    let mut vars = Vec::with_capacity(n.min(1024));
-                    for _ in 0..n {
-                        vars.push(BtfSecInfo {
-                            type_id: u32_at(pos)?,
-                            offset: u32_at(pos + 4)?,
-                            size: u32_at(pos + 8)?,
-                            offset_pos: pos + 4,
-                        });
-                        pos += 12;
-                    }
-                    BtfTypeData::DataSec(vars)
-                }
-                BtfKind::Enum | BtfKind::Enum64 => {
-                    let rec = if kind == BtfKind::Enum { 8 } else { 12 };
-                    let signed = info >> 31 == 1;
-                    let mut values = Vec::with_capacity(n.min(1024));
-                    for _ in 0..n {
-                        let v_name = name(u32_at(pos)?, pos)?;
-                        let lo = u32_at(pos + 4)?;
-                        let value = if kind == BtfKind::Enum64 {
-                            u64::from(lo) | (u64::from(u32_at(pos + 8)?) << 32)
-                        } else if signed {
-                            lo as i32 as i64 as u64
-                        } else {
-                            u64::from(lo)
-                        };
-                        values.push((v_name, value));
-                        pos += rec;
-                    }
-                    BtfTypeData::Enum(values)
-                }
-                BtfKind::FuncProto => {
-                    let mut params = Vec::with_capacity(n.min(1024));
-                    for _ in 0..n {
-                        params.push(BtfParam {
-                            name: name(u32_at(pos)?, pos)?,
-                            type_id: u32_at(pos + 4)?,
-                        });
-                        pos += 8;
-                    }
-                    BtfTypeData::Params(params)
-                }
-                BtfKind::DeclTag => {
-                    let component_idx = u32_at(pos)? as i32;
-                    pos += 4;
-                    BtfTypeData::DeclTag { component_idx }
-                }
-                _ => BtfTypeData::None,
-            };
-            if pos > end {
-                return Err(err(pos, "truncated type"));
-            }
-            types.push(BtfType {
-                kind,
-                name: type_name,
-                size_or_type,
-                vlen,
-                kind_flag: info >> 31 == 1,
-                data,
-                size_pos,
-            });
+        // One copy of the walk per byte order, so reading a word is a load.
+        match endian {
+            Endianness::Little => read_types::<Le>(raw, type_range, &names, &mut types)?,
+            Endianness::Big => read_types::<Be>(raw, type_range, &names, &mut types)?,
         }
         Ok(Btf {
             raw: raw.to_vec(),
@@ -455,12 +640,7 @@ impl Btf {
         self.str_base + own
     }
 
-    /// The string at `off`, looking in the base for offsets below its end.
-    fn str_at(&self, off: u32) -> Option<String> {
-        self.name_at(off).map(String::from)
-    }
-
-    /// [`Btf::str_at`] as a [`BtfName`].
+    /// The string at `off` as a [`BtfName`], looking in the base for offsets below its end.
     fn name_at(&self, off: u32) -> Option<BtfName> {
         match &self.base {
             Some(b) if off < self.str_base => b.name_at(off),
@@ -598,7 +778,19 @@ impl Btf {
 
     /// The strings section, for `.BTF.ext` names.
     pub(crate) fn string_at(&self, offset: u32) -> Option<String> {
-        self.str_at(offset)
+        match &self.base {
+            Some(b) if offset < self.str_base => b.string_at(offset),
+            _ => {
+                let rest = self
+                    .string_section()?
+                    .get(offset.checked_sub(self.str_base)? as usize..)?;
+                let name = rest.get(..rest.iter().position(|&b| b == 0)?)?;
+                Some(match std::str::from_utf8(name) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(name).into_owned(),
+                })
+            }
+        }
     }
 }
 

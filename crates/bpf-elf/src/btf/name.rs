@@ -68,6 +68,7 @@ impl fmt::Display for BtfName {
 }
 
 impl From<&str> for BtfName {
+    #[inline]
     fn from(s: &str) -> BtfName {
         BtfName(CompactString::new(s))
     }

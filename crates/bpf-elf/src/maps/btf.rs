@@ -205,9 +205,10 @@ pub(crate) fn parse(
     let mut placed = Vec::new();
     if let Some(ds) = btf.find(BtfKind::DataSec, &section.name) {
         let vars = match btf.type_by_id(ds).map(|t| &t.data) {
-            Some(BtfTypeData::DataSec(v)) => v.clone(),
-            _ => Vec::new(),
+            Some(BtfTypeData::DataSec(v)) => v.as_slice(),
+            _ => &[],
         };
+        placed.reserve_exact(vars.len());
         for v in vars {
             let var = btf
                 .type_by_id(v.type_id)
@@ -232,19 +233,20 @@ pub(crate) fn parse(
 
     // Initial slots.
     for rel in elf.relocations_for(section.index) {
-        let sym = elf.rel_symbol(&section.name, rel)?;
-        let symbol = elf.symbol_display(sym);
+        let sym = elf.rel_symbol(&section.name, &rel)?;
+        // Only errors name the symbol.
+        let symbol = || elf.symbol_display(sym);
         let unsupported = |reason: String| ElfError::UnsupportedRelocation {
             section: section.name.to_string(),
             offset: rel.offset,
-            symbol: symbol.clone(),
+            symbol: symbol(),
             reason,
         };
         if rel.r_type != R_BPF_64_ABS64 && rel.r_type != R_BPF_64_64 {
             return Err(ElfError::BadRelocationType {
                 section: section.name.to_string(),
                 offset: rel.offset,
-                symbol: symbol.clone(),
+                symbol: symbol(),
                 found: rel.r_type,
                 expected: "R_BPF_64_ABS64 (2) or R_BPF_64_64 (1)",
             });

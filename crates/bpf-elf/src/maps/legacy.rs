@@ -86,12 +86,18 @@ fn layout<'e>(
     Ok((syms, record))
 }
 
-/// Parses one legacy maps section.
-pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<MapSpec>> {
+/// Parses one legacy maps section, appending its maps (in offset order) to `out`; returns the
+/// record size (0 when the section declares no map).
+pub(crate) fn parse(
+    elf: &RawElf<'_>,
+    section: &RawSection<'_>,
+    out: &mut Vec<MapSpec>,
+) -> Result<usize> {
     let (syms, record) = layout(elf, section)?;
     let e = elf.endian;
     let data = section.data;
-    let mut maps = Vec::with_capacity(syms.len());
+    let first = out.len();
+    out.reserve(syms.len());
     for &(offset, name) in &syms {
         let base = offset as usize;
         let rec = data
@@ -139,13 +145,15 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
             }
             _ => {}
         }
-        maps.push(spec);
+        out.push(spec);
     }
+    let maps = out.get_mut(first..).unwrap_or_default();
 
     let mut inner_names: Vec<(usize, String)> = Vec::new();
     for rel in elf.relocations_for(section.index) {
-        let sym = elf.rel_symbol(&section.name, rel)?;
-        let symbol = elf.symbol_display(sym);
+        let sym = elf.rel_symbol(&section.name, &rel)?;
+        // Only errors name the symbol.
+        let symbol = || elf.symbol_display(sym);
         let off = rel.offset as usize;
         if record == 0 || off.checked_add(8).is_none_or(|end| end > data.len()) {
             return Err(ElfError::RelocationOutOfRange {
@@ -158,7 +166,7 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
             return Err(ElfError::BadRelocationType {
                 section: section.name.to_string(),
                 offset: rel.offset,
-                symbol,
+                symbol: symbol(),
                 found: rel.r_type,
                 expected: "R_BPF_64_ABS64 (2) or R_BPF_64_64 (1)",
             });
@@ -167,7 +175,7 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
         let unsupported = |reason: String| ElfError::UnsupportedRelocation {
             section: section.name.to_string(),
             offset: rel.offset,
-            symbol: symbol.clone(),
+            symbol: symbol(),
             reason,
         };
         if record != GOEBPF_SIZE || (field != GOEBPF_INNER && field != GOEBPF_PATH) {
@@ -219,5 +227,5 @@ pub(crate) fn parse(elf: &RawElf<'_>, section: &RawSection<'_>) -> Result<Vec<Ma
             m.inner_map = Some(Box::new(spec));
         }
     }
-    Ok(maps)
+    Ok(record)
 }

@@ -775,3 +775,51 @@ fn objects_open_from_a_path_and_a_reader() {
     assert_eq!(err.to_string(), "cannot read /nonexistent/x.o");
     assert!(std::error::Error::source(&err).is_some());
 }
+
+#[test]
+fn functions_list_programs_and_subprograms_in_address_order_and_find_each_by_id() {
+    for stem in all_stems() {
+        let obj = object(&stem);
+        let all: Vec<_> = obj.functions().collect();
+        let ids: Vec<_> = all.iter().map(|f| f.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            ids, sorted,
+            "{stem}: functions() not in section, address order"
+        );
+        for f in &all {
+            assert_eq!(obj.function(f.id), Some(*f), "{stem}/{}", f.name);
+        }
+        // Programs and subprograms split the functions between them.
+        let programs: Vec<_> = obj.programs.iter().map(|p| &p.function).collect();
+        let subs: Vec<_> = obj.subprograms().collect();
+        assert_eq!(programs.len() + subs.len(), all.len(), "{stem}");
+        for f in programs.iter().chain(&subs) {
+            assert!(all.contains(f), "{stem}/{}", f.name);
+        }
+        for s in &subs {
+            assert!(!s.global || s.section == ".text", "{stem}/{}", s.name);
+        }
+    }
+}
+
+#[test]
+fn a_programs_function_is_read_from_the_program_list() {
+    let mut obj = object("globals_btf");
+    assert_eq!(obj.programs.len(), 2);
+    let (first, second) = (obj.programs[0].clone(), obj.programs[1].clone());
+    obj.programs[0].function.instructions.truncate(1);
+    assert_eq!(
+        obj.function(first.function.id).unwrap().instructions.len(),
+        1
+    );
+    obj.programs.remove(0);
+    assert_eq!(obj.function(first.function.id), None);
+    assert!(obj.functions().all(|f| f.id != first.function.id));
+    // The other program is still found, though it moved in the list.
+    assert_eq!(obj.function(second.function.id), Some(&second.function));
+    // It calls subprograms, which are all still there.
+    assert!(obj.link(&second.name).unwrap().functions.len() > 1);
+}
