@@ -6,6 +6,7 @@ use bpf_sys::{uapi, MapType};
 
 use crate::btf::{Btf, BtfKind, BtfTypeData};
 use crate::elf::RawSection;
+use crate::error::{ElfError, Result};
 use crate::maps::{MapOrigin, MapSpec, VariableSpec};
 use object::elf;
 
@@ -32,9 +33,25 @@ pub(crate) fn is_rodata(name: &str) -> bool {
     name == ".rodata" || name.starts_with(".rodata.")
 }
 
+/// The largest data section taken: above any kernel's limit on an array map's value
+/// (`KMALLOC_MAX_SIZE`: 4 MiB on x86-64, at most 512 MiB with 64 KiB pages), so a larger one is
+/// a malformed object, refused before its zero-filled `.bss` image is allocated.
+pub(crate) const MAX_DATA_SECTION: u64 = 512 << 20;
+
 /// The map for one data section (`None` for an empty section, which needs no map).
-pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Option<MapSpec> {
-    let size = u32::try_from(section.size).ok().filter(|s| *s > 0)?;
+pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Result<Option<MapSpec>> {
+    if section.size > MAX_DATA_SECTION {
+        return Err(ElfError::InvalidMap {
+            map: section.name.to_string(),
+            reason: format!(
+                "a global data section of {} bytes (at most {MAX_DATA_SECTION} fit in a map value)",
+                section.size
+            ),
+        });
+    }
+    let Some(size) = u32::try_from(section.size).ok().filter(|s| *s > 0) else {
+        return Ok(None);
+    };
     let mut spec = MapSpec::new(&section.name, MapType::Array, 4, size, 1);
     spec.section = section.name.to_string();
     spec.origin = MapOrigin::Data;
@@ -68,7 +85,7 @@ pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Option<MapSp
             }
         }
     }
-    Some(spec)
+    Ok(Some(spec))
 }
 
 #[cfg(test)]
@@ -76,6 +93,24 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+
+    #[test]
+    fn an_oversized_bss_is_an_error_not_an_allocation() {
+        let mut s = RawSection::for_test(Cow::Borrowed(".bss"), elf::SHT_NOBITS, 0);
+        s.size = 4 << 30;
+        match parse(&s, None) {
+            Err(ElfError::InvalidMap { map, reason }) => {
+                assert_eq!(map, ".bss");
+                assert!(reason.contains("4294967296 bytes"), "{reason}");
+            }
+            other => panic!("expected InvalidMap, got {other:?}"),
+        }
+        s.size = 64;
+        let spec = parse(&s, None).unwrap().unwrap();
+        assert_eq!(spec.data.as_deref(), Some(&[0u8; 64][..]));
+        s.size = 0;
+        assert!(parse(&s, None).unwrap().is_none());
+    }
 
     #[test]
     fn data_sections_by_name_type_and_flags() {

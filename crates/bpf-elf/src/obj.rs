@@ -141,7 +141,7 @@ impl ObjectSpec {
         let mut data_sections = Vec::new();
         let mut string_sections = Vec::new();
         for s in elf.sections.iter().filter(|s| data::is_data_section(s)) {
-            if let Some(m) = data::parse(s, btf.as_ref()) {
+            if let Some(m) = data::parse(s, btf.as_ref())? {
                 data_sections.push(s.index);
                 if s.flags & u64::from(object::elf::SHF_STRINGS) != 0 {
                     string_sections.push(s.name.as_ref());
