@@ -19,9 +19,13 @@ use crate::util::target_dir;
 use crate::Result;
 
 const USAGE: &str = "\
-usage: cargo xtask vm-test [--kernel 5.10|6.1|6.12|all] [--timeout SECS] [--sh CMD] [-- ARGS]
+usage: cargo xtask vm-test [--kernel 5.10|6.1|6.12|all] [--timeout SECS] [--verbose]
+                           [--cmdline PARAMS] [--sh CMD] [-- ARGS]
   --kernel   which Debian kernel to boot (default 6.1); `all` runs each in turn
   --timeout  seconds before qemu is killed, per kernel (default 900)
+  --verbose  show the kernel's messages (no `quiet`), with a backtrace of every CPU on a
+             soft lockup
+  --cmdline  more kernel command line parameters (e.g. `softlockup_panic=1`)
   --sh CMD   run the shell command CMD in the VM instead of the kernel test binary
   ARGS       passed to the kernel test binary";
 
@@ -32,6 +36,20 @@ pub const SETUP_FAILED: &str = "ebpf-vm-test: setup failed:";
 
 /// Kernel modules the tests need (veth pairs, TC classifier and action programs).
 const MODULES: &[&str] = &["veth", "cls_bpf", "sch_ingress", "act_bpf"];
+
+/// The kernel command line of every run.
+const CMDLINE: &str = "console=ttyS0 panic=-1";
+/// Added to [`CMDLINE`] unless `--verbose`: only the payload's output on the console.
+const QUIET: &str = "quiet";
+/// Added to [`CMDLINE`] with `--verbose`: a soft lockup prints the stacks of all CPUs.
+const VERBOSE: &str = "softlockup_all_cpu_backtrace=1";
+
+/// TCG with both vCPUs on one host thread. Multi-threaded TCG (QEMU's default for `-smp 2`)
+/// sometimes keeps running a stale translation of an `int3` after the kernel has patched its
+/// own text back (a tracepoint or kprobe switched on or off while the other vCPU runs the same
+/// code); that vCPU then traps on the `int3` forever, a soft lockup. See docs/testing.md,
+/// "Single-threaded TCG".
+const ACCEL: &str = "tcg,thread=single";
 
 /// How long qemu may take to power off after the result line before it is killed.
 const POWEROFF_GRACE: Duration = Duration::from_secs(30);
@@ -71,6 +89,8 @@ struct Options {
     timeout: Duration,
     shell: Option<String>,
     args: Vec<String>,
+    /// The kernel command line.
+    cmdline: String,
 }
 
 pub fn run(args: &[String]) -> Result {
@@ -84,7 +104,7 @@ pub fn run(args: &[String]) -> Result {
     };
     let mut results = Vec::new();
     for kernel in &options.kernels {
-        let result = run_kernel(kernel, &payload, options.timeout);
+        let result = run_kernel(kernel, &payload, &options.cmdline, options.timeout);
         match &result {
             Ok(report) => println!("vm-test {}: ok, {}", kernel.label, report.timings()),
             Err(e) => eprintln!("vm-test {}: FAILED: {e}", kernel.label),
@@ -100,7 +120,10 @@ fn parse(args: &[String]) -> Result<Options> {
         timeout: Duration::from_secs(900),
         shell: None,
         args: Vec::new(),
+        cmdline: String::new(),
     };
+    let mut verbose = false;
+    let mut extra = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || {
@@ -111,12 +134,20 @@ fn parse(args: &[String]) -> Result<Options> {
             "--kernel" => options.kernels = kernels(value()?)?,
             "--timeout" => options.timeout = Duration::from_secs(seconds(value()?)?),
             "--sh" => options.shell = Some(value()?.clone()),
+            "--verbose" => verbose = true,
+            "--cmdline" => extra.push(value()?.as_str()),
             "--" => {
                 options.args = it.by_ref().cloned().collect();
             }
             other => return Err(format!("unexpected argument `{other}`\n{USAGE}")),
         }
     }
+    let mode = if verbose { VERBOSE } else { QUIET };
+    options.cmdline = [CMDLINE, mode]
+        .into_iter()
+        .chain(extra)
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(options)
 }
 
@@ -158,7 +189,12 @@ impl Report {
     }
 }
 
-fn run_kernel(kernel: &Kernel, payload: &Payload, timeout: Duration) -> Result<Report> {
+fn run_kernel(
+    kernel: &Kernel,
+    payload: &Payload,
+    cmdline: &str,
+    timeout: Duration,
+) -> Result<Report> {
     let image = prepare(kernel)?;
     let modules = modules::resolve(&image.modules, MODULES)?;
     // One initramfs per run: two vm-tests at once (two terminals, two checkouts sharing a
@@ -181,7 +217,7 @@ fn run_kernel(kernel: &Kernel, payload: &Payload, timeout: Duration) -> Result<R
         size as f64 / (1 << 20) as f64,
         modules.len()
     );
-    let outcome = boot(&image.vmlinuz, &initrd, timeout)?;
+    let outcome = boot(&image.vmlinuz, &initrd, cmdline, timeout)?;
     let to_result = outcome.verdict(timeout)?;
     Ok(Report {
         package: image.package,
@@ -333,8 +369,8 @@ fn parse_result(line: &str) -> Option<i32> {
 }
 
 /// Boots qemu, streams its console to stdout, and kills it on timeout.
-fn boot(vmlinuz: &Path, initrd: &Path, timeout: Duration) -> Result<Outcome> {
-    let mut child = qemu(vmlinuz, initrd)?;
+fn boot(vmlinuz: &Path, initrd: &Path, cmdline: &str, timeout: Duration) -> Result<Outcome> {
+    let mut child = qemu(vmlinuz, initrd, cmdline)?;
     let stdout = child.stdout.take().ok_or("qemu has no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -392,16 +428,17 @@ fn printable(line: &str) -> String {
     out
 }
 
-fn qemu(vmlinuz: &Path, initrd: &Path) -> Result<Child> {
+fn qemu(vmlinuz: &Path, initrd: &Path, cmdline: &str) -> Result<Child> {
     // No `-enable-kvm` or `-cpu host`: they hang or fail on these machines (machine.md).
     Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "2"])
+        .args(["-accel", ACCEL, "-cpu", "max", "-m", "1024", "-smp", "2"])
         .args(["-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(vmlinuz)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 quiet panic=-1"])
+        .arg("-append")
+        .arg(cmdline)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -478,5 +515,17 @@ mod tests {
         assert_eq!(options.kernels.len(), KERNELS.len());
         assert_eq!(options.args, ["--exact", "x"]);
         assert!(parse(&["--kernel".to_string(), "4.19".to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_console_is_quiet_unless_verbose() {
+        let quiet = parse(&[]).expect("no arguments").cmdline;
+        assert_eq!(quiet, "console=ttyS0 panic=-1 quiet");
+        let args = ["--cmdline", "softlockup_panic=1", "--verbose"].map(String::from);
+        let verbose = parse(&args).expect("valid arguments").cmdline;
+        assert_eq!(
+            verbose,
+            "console=ttyS0 panic=-1 softlockup_all_cpu_backtrace=1 softlockup_panic=1"
+        );
     }
 }

@@ -287,14 +287,8 @@ fn init_script(spec: &Spec<'_>) -> String {
 fn payload_command(payload: &Payload) -> String {
     match payload {
         Payload::Tests { args, .. } => {
+            // As many test threads as the VM has CPUs (libtest's default), as on the host.
             let mut cmd = format!("/{TEST_BINARY}");
-            // One test at a time inside the VM: with two test threads, Debian's 6.1 kernel under
-            // TCG reported soft lockups on both vCPUs and never finished (not reproduced with
-            // either group alone, nor on the host); see docs/testing.md. `--test-threads=N`
-            // in the arguments overrides this.
-            if !args.iter().any(|a| a.starts_with("--test-threads")) {
-                cmd += " --test-threads=1";
-            }
             for arg in args {
                 cmd += " ";
                 cmd += &quote(arg);
@@ -484,5 +478,22 @@ mod tests {
     #[test]
     fn quoting_survives_single_quotes() {
         assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn the_test_binary_gets_exactly_the_given_arguments() {
+        let payload = Payload::Tests {
+            binary: PathBuf::from("/x/kernel-tests"),
+            args: vec!["--exact".into(), "maps::a b".into()],
+        };
+        assert_eq!(
+            payload_command(&payload),
+            "/bin/kernel-tests '--exact' 'maps::a b'"
+        );
+        let payload = Payload::Tests {
+            binary: PathBuf::from("/x/kernel-tests"),
+            args: Vec::new(),
+        };
+        assert_eq!(payload_command(&payload), "/bin/kernel-tests");
     }
 }
