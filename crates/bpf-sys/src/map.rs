@@ -214,6 +214,20 @@ impl MapLayout {
     }
 }
 
+/// The value slots an element command copies for a map of this type: one per possible CPU for
+/// per-CPU maps, else one.
+fn value_slots(type_raw: u32) -> Result<usize, SysError> {
+    if !is_per_cpu(type_raw) {
+        return Ok(1);
+    }
+    crate::cpu::num_possible_cpus().map_err(|e| {
+        SysError::new(
+            "read /sys/devices/system/cpu/possible",
+            std::io::Error::other(e),
+        )
+    })
+}
+
 /// Whether the element commands copy one value slot per possible CPU for maps of this type
 /// (the kernel's `bpf_map_value_size`).
 pub fn is_per_cpu(type_raw: u32) -> bool {
@@ -242,16 +256,7 @@ impl MapFd<OwnedFd> {
         // (`bpf_map_init_from_attr`), and of the flags drops only the fd-access ones
         // (`bpf_map_flags_retain_permanent`): the layout is known without asking.
         let type_raw = attr.map_type as u32;
-        let cpus = if is_per_cpu(type_raw) {
-            crate::cpu::num_possible_cpus().map_err(|e| {
-                SysError::new(
-                    "read /sys/devices/system/cpu/possible",
-                    std::io::Error::other(e),
-                )
-            })?
-        } else {
-            1
-        };
+        let cpus = value_slots(type_raw)?;
         let layout = MapLayout::compute(
             type_raw,
             attr.key_size,
@@ -286,16 +291,7 @@ impl<F: StableFd> MapFd<F> {
     /// `BPF_OBJ_GET_INFO_BY_FD` for the sizes and for whatever else the caller wants to know.
     pub fn with_info(fd: F) -> Result<(Self, uapi::bpf_map_info), SysError> {
         let info = crate::obj::map_info(fd.as_fd())?;
-        let cpus = if is_per_cpu(info.type_) {
-            crate::cpu::num_possible_cpus().map_err(|e| {
-                SysError::new(
-                    "read /sys/devices/system/cpu/possible",
-                    std::io::Error::other(e),
-                )
-            })?
-        } else {
-            1
-        };
+        let cpus = value_slots(info.type_)?;
         let layout = MapLayout::compute(
             info.type_,
             info.key_size,
