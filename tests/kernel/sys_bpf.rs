@@ -136,6 +136,17 @@ fn map_create_makes_every_map_type_this_kernel_has() -> TestResult {
         );
         assert_eq!(c_name(&info.name), name, "{t}");
         assert_ne!(info.id, 0, "{t}");
+        // `MapFd::create` builds the layout from the attribute without asking the kernel: it
+        // must be the layout the kernel reports (sizes, capacity, flags, per-CPU slots).
+        let created = MapFd::create(&attr).map_err(|e| fail(format!("{t}: {e}")))?;
+        let reported = MapFd::new(created.fd())?;
+        if created.layout() != reported.layout() {
+            return Err(fail(format!(
+                "{t}: layout from the attribute {:?}, from the kernel {:?}",
+                created.layout(),
+                reported.layout()
+            )));
+        }
     }
     if !absent.is_empty() {
         println!(

@@ -254,7 +254,12 @@ impl MapFd<OwnedFd> {
     pub fn create(attr: &MapCreateAttr<'_>) -> Result<Self, SysError> {
         // The kernel keeps the sizes and the capacity exactly as the attribute gives them
         // (`bpf_map_init_from_attr`), and of the flags drops only the fd-access ones
-        // (`bpf_map_flags_retain_permanent`): the layout is known without asking.
+        // (`bpf_map_flags_retain_permanent`): the layout is known without asking. Device maps
+        // are the exception, where the kernel adds `BPF_F_RDONLY_PROG` itself (on the kernels
+        // that do): for them, ask.
+        if matches!(attr.map_type, MapType::DevMap | MapType::DevMapHash) {
+            return MapFd::new(create(attr)?);
+        }
         let type_raw = attr.map_type as u32;
         let cpus = value_slots(type_raw)?;
         let layout = MapLayout::compute(
