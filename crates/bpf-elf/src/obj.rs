@@ -88,11 +88,7 @@ impl ObjectSpec {
         let license = license_s
             .map(|s| {
                 let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());
-                let text = s.data.get(..end).unwrap_or_default();
-                match std::str::from_utf8(text) {
-                    Ok(t) => t.to_owned(),
-                    Err(_) => String::from_utf8_lossy(text).into_owned(),
-                }
+                String::from_utf8_lossy(s.data.get(..end).unwrap_or_default()).into_owned()
             })
             .unwrap_or_default();
         let kernel_version = match version_s {

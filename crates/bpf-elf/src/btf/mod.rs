@@ -778,19 +778,7 @@ impl Btf {
 
     /// The strings section, for `.BTF.ext` names.
     pub(crate) fn string_at(&self, offset: u32) -> Option<String> {
-        match &self.base {
-            Some(b) if offset < self.str_base => b.string_at(offset),
-            _ => {
-                let rest = self
-                    .string_section()?
-                    .get(offset.checked_sub(self.str_base)? as usize..)?;
-                let name = rest.get(..rest.iter().position(|&b| b == 0)?)?;
-                Some(match std::str::from_utf8(name) {
-                    Ok(s) => s.to_owned(),
-                    Err(_) => String::from_utf8_lossy(name).into_owned(),
-                })
-            }
-        }
+        self.name_at(offset).map(String::from)
     }
 }
 
