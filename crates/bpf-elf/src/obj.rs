@@ -373,40 +373,29 @@ fn kconfig_names(btf: Option<&Btf>, datasec: Option<u32>) -> Vec<&str> {
 /// way.
 fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
     let mut kconfig = None;
-    for id in 0..btf.types().len() {
-        let Some(t) = btf.types().get(id) else { break };
-        let BtfTypeData::DataSec(vars) = &t.data else {
-            continue;
-        };
-        if kconfig.is_none() && t.kind == BtfKind::DataSec && t.name == ".kconfig" {
-            kconfig = Some(id as u32);
+    // Read from the raw bytes: fixing them does not build the types.
+    for (id, name, vars) in btf.datasecs() {
+        if kconfig.is_none() && name == ".kconfig" {
+            kconfig = Some(id);
         }
-        let Some(section) = elf.section_by_name(&t.name) else {
+        let Some(section) = elf.section_by_name(&name) else {
             continue;
         };
         let Ok(size) = u32::try_from(section.size) else {
             continue;
         };
-        let var_count = vars.len();
-        btf.fix_datasec(id as u32, size, &[]);
-        for i in 0..var_count {
-            let offset = btf
-                .types()
-                .get(id)
-                .and_then(|t| match &t.data {
-                    BtfTypeData::DataSec(vars) => vars.get(i),
-                    _ => None,
-                })
-                .and_then(|v| btf.type_by_id(v.type_id))
-                .and_then(|var| {
-                    elf.symbols_in(section.index)
-                        .find(|s| !s.is_section() && *s.name == *var.name)
-                })
-                .and_then(|s| u32::try_from(s.value).ok());
-            if let Some(off) = offset {
-                btf.fix_datasec(id as u32, size, &[(i, off)]);
-            }
-        }
+        let offsets: Vec<(usize, u32)> = vars
+            .iter()
+            .enumerate()
+            .filter_map(|(i, var)| {
+                let var = var.as_ref()?;
+                let symbol = elf
+                    .symbols_in(section.index)
+                    .find(|s| !s.is_section() && *s.name == **var)?;
+                Some((i, u32::try_from(symbol.value).ok()?))
+            })
+            .collect();
+        btf.fix_datasec(id, size, &offsets);
     }
     kconfig
 }

@@ -55,7 +55,7 @@ impl<'a> StrTable<'a> {
 
 /// The index of the first NUL byte, eight bytes at a time.
 #[inline]
-fn nul(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn nul(bytes: &[u8]) -> Option<usize> {
     const LO: u64 = u64::from_ne_bytes([0x01; 8]);
     const HI: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut i = 0;

@@ -196,8 +196,16 @@ pub struct Btf {
     raw: Vec<u8>,
     endian: Endianness,
     /// This BTF's own types: for a base BTF, index = type id and type 0 is `void`; for split
-    /// BTF, index = type id - `first_id`.
-    types: Vec<BtfType>,
+    /// BTF, index = type id - `first_id`. Built from `raw` on first use: parsing only checks
+    /// them.
+    types: std::sync::OnceLock<Vec<BtfType>>,
+    /// The number of own types (`void` included for a base BTF), known without building them.
+    count: u32,
+    /// Each own `DATASEC`, in id order: what the loader looks up and fixes in every object
+    /// (`.kconfig`, `.ksyms`, data sections), served from the raw bytes.
+    datasecs: Vec<RawRef>,
+    /// Each own `VAR`, in id order (the names of the DATASECs' variables).
+    vars: Vec<RawRef>,
     /// The BTF this one extends (split BTF, such as a kernel module's), if any.
     base: Option<std::sync::Arc<Btf>>,
     /// The id of `types[0]`: 0, or the number of types of `base`.
@@ -212,14 +220,13 @@ fn err(offset: usize, reason: &'static str) -> ElfError {
     ElfError::InvalidBtf { offset, reason }
 }
 
-/// The NUL-terminated name at `offset` of a string section.
-pub(crate) fn read_name(strings: &[u8], offset: u32) -> Option<BtfName> {
+/// The bytes of the NUL-terminated name at `offset` of a string section, NUL excluded.
+fn name_bytes_in(strings: &[u8], offset: u32) -> Option<&[u8]> {
     let rest = strings.get(offset as usize..)?;
-    let name = std::ffi::CStr::from_bytes_until_nul(rest).ok()?;
-    Some(BtfName::from_bytes(name.to_bytes()))
+    rest.get(..crate::strtab::nul(rest)?)
 }
 
-/// [`read_name`] in a string section whose UTF-8 is already checked.
+/// The name at `offset` of a string section whose UTF-8 is already checked.
 fn name_in(strings: &StrTable<'_>, offset: u32) -> Option<BtfName> {
     Some(match strings.get(offset as usize)? {
         Str::Text(s) => BtfName::from(s),
@@ -252,12 +259,34 @@ impl Order for Be {
 /// Reads names for the type walk: own names from `table`, a split BTF's base's below
 /// `str_base`.
 struct Names<'t> {
+    /// Own strings; their UTF-8 is checked only when names are built (`build`).
     table: StrTable<'t>,
+    /// Own string offsets below this have a NUL at or after them: a readable name.
+    readable: usize,
     base: Option<&'t std::sync::Arc<Btf>>,
     str_base: u32,
 }
 
-impl Names<'_> {
+impl<'t> Names<'t> {
+    fn new(
+        strings: &'t [u8],
+        base: Option<&'t std::sync::Arc<Btf>>,
+        str_base: u32,
+        build: bool,
+    ) -> Self {
+        Names {
+            // The string section's UTF-8 is checked once, not name by name.
+            table: if build {
+                StrTable::new(strings)
+            } else {
+                StrTable::default()
+            },
+            readable: strings.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1),
+            base,
+            str_base,
+        }
+    }
+
     /// The name at string offset `off`; `at` is the offset of the field, for the error.
     #[inline(always)]
     fn get(&self, off: u32, at: usize) -> Result<BtfName> {
@@ -269,6 +298,28 @@ impl Names<'_> {
             return Ok(BtfName::from(s));
         }
         self.slow(off, at)
+    }
+
+    /// [`Names::get`] when the walk only validates: the same checks, no name built for the
+    /// common case.
+    #[inline(always)]
+    fn check(&self, off: u32, at: usize) -> Result<()> {
+        match off.checked_sub(self.str_base) {
+            // An own name is readable when a NUL follows it in the section.
+            Some(o) if (o as usize) < self.readable => Ok(()),
+            Some(_) => Err(err(at, "bad string offset")),
+            None => self.slow(off, at).map(drop),
+        }
+    }
+
+    /// [`Names::get`] when `BUILD`, else [`Names::check`] and an empty name.
+    #[inline(always)]
+    fn name<const BUILD: bool>(&self, off: u32, at: usize) -> Result<BtfName> {
+        if BUILD {
+            self.get(off, at)
+        } else {
+            self.check(off, at).map(|()| BtfName::empty())
+        }
     }
 
     #[inline(never)]
@@ -316,7 +367,7 @@ impl<E: Order> Words<'_, E> {
     fn read_named<const N: usize>(&self, names: &Names<'_>) -> Result<[u32; N]> {
         self.read().or_else(|_| {
             let [off] = self.read()?;
-            names.get(off, self.at)?;
+            names.check(off, self.at)?;
             Err(self.truncated(self.at + 4))
         })
     }
@@ -334,7 +385,7 @@ impl<E: Order> Words<'_, E> {
 
 /// Reads the `n` members of a struct or union at `*pos`, and moves `*pos` past them.
 #[inline(never)]
-fn read_members<E: Order>(
+fn read_members<E: Order, const BUILD: bool>(
     raw: &[u8],
     end: usize,
     pos: &mut usize,
@@ -363,7 +414,6 @@ fn read_members<E: Order>(
         .and_then(|e| raw.get(at..e));
     let Some(block) = block else {
         // Cut short: read member by member, to fail where that does.
-        let mut members = Vec::with_capacity(n.min(1024));
         let mut at = at;
         for _ in 0..n {
             let words = Words::<E> {
@@ -372,33 +422,66 @@ fn read_members<E: Order>(
                 at,
                 order: std::marker::PhantomData,
             };
-            let [name_off, type_id, raw_off] = words.read_named(names)?;
-            members.push(member(names.get(name_off, at)?, type_id, raw_off));
+            let [name_off, _, _] = words.read_named(names)?;
+            names.check(name_off, at)?;
             at += 12;
         }
-        *pos = at;
-        return Ok(members);
+        // Not reached: a member past the end fails above.
+        return Err(err(at, "truncated type"));
     };
     // All there (so `n` is bounded by the section's size).
-    let mut members = Vec::with_capacity(n);
+    let mut members = Vec::with_capacity(if BUILD { n } else { 0 });
     for (i, r) in block.chunks_exact(12).enumerate() {
-        let name = names.get(E::u32([r[0], r[1], r[2], r[3]]), at + 12 * i)?;
-        let type_id = E::u32([r[4], r[5], r[6], r[7]]);
-        let raw_off = E::u32([r[8], r[9], r[10], r[11]]);
-        members.push(member(name, type_id, raw_off));
+        let name = names.name::<BUILD>(E::u32([r[0], r[1], r[2], r[3]]), at + 12 * i)?;
+        if BUILD {
+            let type_id = E::u32([r[4], r[5], r[6], r[7]]);
+            let raw_off = E::u32([r[8], r[9], r[10], r[11]]);
+            members.push(member(name, type_id, raw_off));
+        }
     }
     *pos = at + block.len();
     Ok(members)
 }
 
-/// Reads the type section (`range` of `raw`) into `types`. Records are read whole; a record cut
-/// short by the end of the type section reports the first of its words that does not fit, as
-/// reading them one by one would.
-fn read_types<E: Order>(
+/// What the validating walk of [`read_types`] finds without building the types.
+#[derive(Debug, Clone, Default)]
+struct Census {
+    /// The number of types read.
+    count: u32,
+    /// Each `DATASEC`: its index among the types read, its name offset, where it starts.
+    datasecs: Vec<RawRef>,
+    /// Each `VAR`: the same.
+    vars: Vec<RawRef>,
+}
+
+/// `refs` with their index among the types read turned into a type id.
+fn with_ids(mut refs: Vec<RawRef>, first_id: u32) -> Vec<RawRef> {
+    for r in &mut refs {
+        r.id += first_id;
+    }
+    refs
+}
+
+/// Where a type is in the raw bytes, for the few kinds the parse records without building.
+#[derive(Debug, Clone, Copy)]
+struct RawRef {
+    /// Its id (while walking: its index among the types read).
+    id: u32,
+    name_off: u32,
+    /// The offset of its header.
+    pos: usize,
+}
+
+/// Walks the type section (`range` of `raw`): with `BUILD`, into `types`; without, only
+/// checking it (every check the build makes, no type built) and counting into `census`.
+/// Records are read whole; a record cut short by the end of the type section reports the first
+/// of its words that does not fit, as reading them one by one would.
+fn read_types<E: Order, const BUILD: bool>(
     raw: &[u8],
     range: std::ops::Range<usize>,
     names: &Names<'_>,
     types: &mut Vec<BtfType>,
+    census: &mut Census,
 ) -> Result<()> {
     let mut pos = range.start;
     let end = range.end;
@@ -408,7 +491,7 @@ fn read_types<E: Order>(
         at,
         order: std::marker::PhantomData,
     };
-    let name = |off: u32, at: usize| names.get(off, at);
+    let name = |off: u32, at: usize| names.name::<BUILD>(off, at);
     while pos < end {
         let [name_off, info, size_or_type] = words(pos).read()?;
         let kind_raw = (info >> 24) & 0x1f;
@@ -417,6 +500,11 @@ fn read_types<E: Order>(
         let kind_flag = info >> 31 == 1;
         let type_name = name(name_off, pos)?;
         let size_pos = pos + 8;
+        let at = RawRef {
+            id: census.count,
+            name_off,
+            pos: size_pos - 8,
+        };
         pos += 12;
         let n = usize::from(vlen);
         // Each kind pushes its own type: with the variant known where the type is pushed, its
@@ -428,15 +516,24 @@ fn read_types<E: Order>(
                 if pos > end {
                     return Err(err(pos, "truncated type"));
                 }
-                types.push(BtfType {
-                    kind,
-                    name: type_name,
-                    size_or_type,
-                    vlen,
-                    kind_flag,
-                    data,
-                    size_pos,
-                });
+                if BUILD {
+                    types.push(BtfType {
+                        kind,
+                        name: type_name,
+                        size_or_type,
+                        vlen,
+                        kind_flag,
+                        data,
+                        size_pos,
+                    });
+                } else {
+                    match kind {
+                        BtfKind::DataSec => census.datasecs.push(at),
+                        BtfKind::Var => census.vars.push(at),
+                        _ => {}
+                    }
+                    census.count += 1;
+                }
             }};
         }
         match kind {
@@ -455,7 +552,7 @@ fn read_types<E: Order>(
                 })
             }
             BtfKind::Struct | BtfKind::Union => {
-                let members = read_members::<E>(raw, end, &mut pos, n, kind_flag, names)?;
+                let members = read_members::<E, BUILD>(raw, end, &mut pos, n, kind_flag, names)?;
                 push!(BtfTypeData::Members(members))
             }
             BtfKind::Var => {
@@ -464,21 +561,23 @@ fn read_types<E: Order>(
                 push!(BtfTypeData::Var { linkage })
             }
             BtfKind::DataSec => {
-                let mut vars = Vec::with_capacity(n.min(1024));
+                let mut vars = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
                 for _ in 0..n {
                     let [type_id, offset, size] = words(pos).read()?;
-                    vars.push(BtfSecInfo {
-                        type_id,
-                        offset,
-                        size,
-                        offset_pos: pos + 4,
-                    });
+                    if BUILD {
+                        vars.push(BtfSecInfo {
+                            type_id,
+                            offset,
+                            size,
+                            offset_pos: pos + 4,
+                        });
+                    }
                     pos += 12;
                 }
                 push!(BtfTypeData::DataSec(vars))
             }
             BtfKind::Enum => {
-                let mut values = Vec::with_capacity(n.min(1024));
+                let mut values = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
                 for _ in 0..n {
                     let [name_off, lo] = words(pos).read_named(names)?;
                     let value = if kind_flag {
@@ -486,29 +585,38 @@ fn read_types<E: Order>(
                     } else {
                         u64::from(lo)
                     };
-                    values.push((name(name_off, pos)?, value));
+                    let value_name = name(name_off, pos)?;
+                    if BUILD {
+                        values.push((value_name, value));
+                    }
                     pos += 8;
                 }
                 push!(BtfTypeData::Enum(values))
             }
             BtfKind::Enum64 => {
-                let mut values = Vec::with_capacity(n.min(1024));
+                let mut values = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
                 for _ in 0..n {
                     let [name_off, lo, hi] = words(pos).read_named(names)?;
                     let value = u64::from(lo) | (u64::from(hi) << 32);
-                    values.push((name(name_off, pos)?, value));
+                    let value_name = name(name_off, pos)?;
+                    if BUILD {
+                        values.push((value_name, value));
+                    }
                     pos += 12;
                 }
                 push!(BtfTypeData::Enum(values))
             }
             BtfKind::FuncProto => {
-                let mut params = Vec::with_capacity(n.min(1024));
+                let mut params = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
                 for _ in 0..n {
                     let [name_off, type_id] = words(pos).read_named(names)?;
-                    params.push(BtfParam {
-                        name: name(name_off, pos)?,
-                        type_id,
-                    });
+                    let param_name = name(name_off, pos)?;
+                    if BUILD {
+                        params.push(BtfParam {
+                            name: param_name,
+                            type_id,
+                        });
+                    }
                     pos += 8;
                 }
                 push!(BtfTypeData::Params(params))
@@ -524,6 +632,41 @@ fn read_types<E: Order>(
         }
     }
     Ok(())
+}
+
+/// The byte order and the type and string sections' ranges of raw BTF, from its header.
+fn layout(raw: &[u8]) -> Result<(Endianness, std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let endian = match raw.get(..2) {
+        Some([0x9f, 0xeb]) => Endianness::Little,
+        Some([0xeb, 0x9f]) => Endianness::Big,
+        _ => return Err(err(0, "bad magic")),
+    };
+    debug_assert_eq!(endian.read_u16(raw, 0), Some(BTF_MAGIC));
+    let r = |o: usize| {
+        endian
+            .read_u32(raw, o)
+            .ok_or_else(|| err(o, "truncated header"))
+    };
+    let hdr_len = r(4)? as usize;
+    if hdr_len < HEADER_LEN {
+        return Err(err(4, "header too short"));
+    }
+    let (type_off, type_len, str_off, str_len) = (r(8)?, r(12)?, r(16)?, r(20)?);
+    let range = |off: u32, len: u32, what| {
+        let start = hdr_len
+            .checked_add(off as usize)
+            .ok_or_else(|| err(8, what))?;
+        let end = start
+            .checked_add(len as usize)
+            .ok_or_else(|| err(8, what))?;
+        if end > raw.len() {
+            return Err(err(start, what));
+        }
+        Ok(start..end)
+    };
+    let type_range = range(type_off, type_len, "type section out of bounds")?;
+    let str_range = range(str_off, str_len, "string section out of bounds")?;
+    Ok((endian, type_range, str_range))
 }
 
 impl Btf {
@@ -544,53 +687,73 @@ impl Btf {
     }
 
     fn parse_inner(raw: &[u8], base: Option<&std::sync::Arc<Btf>>) -> Result<Btf> {
-        let endian = match raw.get(..2) {
-            Some([0x9f, 0xeb]) => Endianness::Little,
-            Some([0xeb, 0x9f]) => Endianness::Big,
-            _ => return Err(err(0, "bad magic")),
-        };
-        debug_assert_eq!(endian.read_u16(raw, 0), Some(BTF_MAGIC));
-        let r = |o: usize| {
-            endian
-                .read_u32(raw, o)
-                .ok_or_else(|| err(o, "truncated header"))
-        };
-        let hdr_len = r(4)? as usize;
-        if hdr_len < HEADER_LEN {
-            return Err(err(4, "header too short"));
-        }
-        let (type_off, type_len, str_off, str_len) = (r(8)?, r(12)?, r(16)?, r(20)?);
-        let range = |off: u32, len: u32, what| {
-            let start = hdr_len
-                .checked_add(off as usize)
-                .ok_or_else(|| err(8, what))?;
-            let end = start
-                .checked_add(len as usize)
-                .ok_or_else(|| err(8, what))?;
-            if end > raw.len() {
-                return Err(err(start, what));
-            }
-            Ok(start..end)
-        };
-        let type_range = range(type_off, type_len, "type section out of bounds")?;
-        let str_range = range(str_off, str_len, "string section out of bounds")?;
-        let strings = raw.get(str_range).unwrap_or_default();
+        let (endian, type_range, str_range) = layout(raw)?;
         if let Some(b) = base {
             if b.endian != endian {
                 return Err(err(0, "split btf and its base differ in byte order"));
             }
         }
         let str_base = base.map_or(0, |b| b.strings_end());
-        let names = Names {
-            // The string section's UTF-8 is checked once, not name by name.
-            table: StrTable::new(strings),
+        let names = Names::new(
+            raw.get(str_range).unwrap_or_default(),
             base,
             str_base,
+            false,
+        );
+        // Only checked here: the types are built on first use (a loader that needs no type,
+        // the common case for objects without globals or CO-RE, never pays for them).
+        let mut census = Census {
+            count: u32::from(base.is_none()),
+            datasecs: Vec::new(),
+            vars: Vec::new(),
         };
-        // Most types are a 12-byte header and one or two small records: a quarter of the
-        // section's length in bytes / 12 is rarely exceeded, and saves the early regrowths.
-        let mut types = Vec::with_capacity((type_range.len() / 24).min(1 << 20) + 1);
-        if base.is_none() {
+        // One copy of the walk per byte order, so reading a word is a load.
+        let mut none = Vec::new();
+        match endian {
+            Endianness::Little => {
+                read_types::<Le, false>(raw, type_range, &names, &mut none, &mut census)?
+            }
+            Endianness::Big => {
+                read_types::<Be, false>(raw, type_range, &names, &mut none, &mut census)?
+            }
+        }
+        let first_id = base.map_or(0, |b| b.type_count());
+        Ok(Btf {
+            raw: raw.to_vec(),
+            endian,
+            types: std::sync::OnceLock::new(),
+            count: census.count,
+            datasecs: with_ids(census.datasecs, first_id),
+            vars: with_ids(census.vars, first_id),
+            base: base.cloned(),
+            first_id,
+            str_base,
+            by_name: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The types, built from the raw bytes on first use.
+    fn built(&self) -> &[BtfType] {
+        self.types.get_or_init(|| self.build_types())
+    }
+
+    /// Builds the types from `raw`, which [`Btf::parse`] checked: the build cannot fail (the
+    /// property tests check it on mutated objects). If it ever did, only `void` is kept, no
+    /// panic.
+    fn build_types(&self) -> Vec<BtfType> {
+        let built = self.try_build_types();
+        debug_assert!(built.is_ok(), "checked BTF failed to build: {built:?}");
+        built.unwrap_or_else(|_| {
+            let mut void = self.void();
+            void.truncate(usize::from(self.base.is_none()));
+            void
+        })
+    }
+
+    /// `void` alone (for a base BTF; nothing for split BTF), with room for every type.
+    fn void(&self) -> Vec<BtfType> {
+        let mut types = Vec::with_capacity(self.count as usize);
+        if self.base.is_none() {
             types.push(BtfType {
                 kind: BtfKind::Void,
                 name: BtfName::empty(),
@@ -601,26 +764,32 @@ impl Btf {
                 size_pos: 0,
             });
         }
-        // One copy of the walk per byte order, so reading a word is a load.
+        types
+    }
+
+    /// [`Btf::types`] built again from the raw bytes.
+    pub(crate) fn try_build_types(&self) -> Result<Vec<BtfType>> {
+        let mut types = self.void();
+        let (endian, type_range, str_range) = layout(&self.raw)?;
+        let strings = self.raw.get(str_range).unwrap_or_default();
+        let names = Names::new(strings, self.base.as_ref(), self.str_base, true);
+        let mut census = Census::default();
+        let raw = &self.raw;
         match endian {
-            Endianness::Little => read_types::<Le>(raw, type_range, &names, &mut types)?,
-            Endianness::Big => read_types::<Be>(raw, type_range, &names, &mut types)?,
+            Endianness::Little => {
+                read_types::<Le, true>(raw, type_range, &names, &mut types, &mut census)?
+            }
+            Endianness::Big => {
+                read_types::<Be, true>(raw, type_range, &names, &mut types, &mut census)?
+            }
         }
-        Ok(Btf {
-            raw: raw.to_vec(),
-            endian,
-            types,
-            base: base.cloned(),
-            first_id: base.map_or(0, |b| b.type_count()),
-            str_base,
-            by_name: std::sync::OnceLock::new(),
-        })
+        Ok(types)
     }
 
     /// The number of types, `void` included: one more than the largest id (for split BTF,
     /// base types included).
     pub fn type_count(&self) -> u32 {
-        self.first_id + self.types.len() as u32
+        self.first_id + self.count
     }
 
     /// The id of the first of [`Btf::types`]: 0 (`void`), or for split BTF the number of types
@@ -642,10 +811,24 @@ impl Btf {
 
     /// The string at `off` as a [`BtfName`], looking in the base for offsets below its end.
     fn name_at(&self, off: u32) -> Option<BtfName> {
+        self.name_bytes(off).map(BtfName::from_bytes)
+    }
+
+    /// The bytes of the string at `off` (see [`Btf::name_at`]).
+    fn name_bytes(&self, off: u32) -> Option<&[u8]> {
         match &self.base {
-            Some(b) if off < self.str_base => b.name_at(off),
-            _ => read_name(self.string_section()?, off.checked_sub(self.str_base)?),
+            Some(b) if off < self.str_base => b.name_bytes(off),
+            _ => name_bytes_in(self.string_section()?, off.checked_sub(self.str_base)?),
         }
+    }
+
+    /// Whether the string at `off` reads as `name` (as [`Btf::name_at`] would give it), without
+    /// building it.
+    fn name_is(&self, off: u32, name: &str) -> bool {
+        self.name_bytes(off).is_some_and(|b| {
+            b == name.as_bytes()
+                || (std::str::from_utf8(b).is_err() && BtfName::from_bytes(b) == name)
+        })
     }
 
     /// The raw section, with `DATASEC` sizes and variable offsets fixed up; what the loader
@@ -662,7 +845,7 @@ impl Btf {
     /// This BTF's own types: all of them, index = type id, 0 is `void`; for split BTF only
     /// the split part, index = type id - [`Btf::first_id`].
     pub fn types(&self) -> &[BtfType] {
-        &self.types
+        self.built()
     }
 
     /// The type with this id (split BTF: in the base or the split part).
@@ -670,7 +853,7 @@ impl Btf {
         if id < self.first_id {
             return self.base.as_ref()?.type_by_id(id);
         }
-        self.types.get((id - self.first_id) as usize)
+        self.built().get((id - self.first_id) as usize)
     }
 
     /// The id of the first type of this kind and name (split BTF: the base first).
@@ -678,7 +861,11 @@ impl Btf {
         if let Some(id) = self.base.as_ref().and_then(|b| b.find(kind, name)) {
             return Some(id);
         }
-        self.types
+        if kind == BtfKind::DataSec {
+            let named = |d: &&RawRef| self.name_is(d.name_off, name);
+            return self.datasecs.iter().find(named).map(|d| d.id);
+        }
+        self.built()
             .iter()
             .position(|t| t.kind == kind && t.name == name)
             .map(|i| self.first_id + i as u32)
@@ -691,7 +878,7 @@ impl Btf {
         let index = self.by_name.get_or_init(|| {
             let mut m: std::collections::HashMap<String, Vec<u32>> =
                 std::collections::HashMap::new();
-            for (i, t) in self.types.iter().enumerate() {
+            for (i, t) in self.built().iter().enumerate() {
                 if !t.name.is_empty() {
                     m.entry(essential_name(&t.name).to_string())
                         .or_default()
@@ -744,24 +931,57 @@ impl Btf {
         }
     }
 
-    /// Sets a `DATASEC`'s size and its variables' offsets, in the parsed types and in the raw
-    /// bytes.
+    /// Each own `DATASEC`: its id, its name, and the name of each of its variables' types
+    /// (`None` for a missing type), read from the raw bytes.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn datasecs(&self) -> Vec<(u32, BtfName, Vec<Option<BtfName>>)> {
+        let word = |at: usize| self.endian.read_u32(&self.raw, at);
+        let var_name = |id: u32| match self.vars.binary_search_by_key(&id, |v| v.id) {
+            Ok(i) => self.name_at(self.vars.get(i)?.name_off),
+            // Not a VAR (only malformed objects): the type's name, as the types have it.
+            Err(_) => self.type_by_id(id).map(|t| t.name.clone()),
+        };
+        self.datasecs
+            .iter()
+            .map(|d| {
+                let vlen = word(d.pos + 4).map_or(0, |info| info & 0xffff) as usize;
+                let vars = (0..vlen)
+                    .map(|i| word(d.pos + 12 + 12 * i).and_then(var_name))
+                    .collect();
+                (d.id, self.name_at(d.name_off).unwrap_or_default(), vars)
+            })
+            .collect()
+    }
+
+    /// Sets a `DATASEC`'s size and its variables' offsets (by index), in the raw bytes and in
+    /// the types if they are built.
     pub(crate) fn fix_datasec(&mut self, id: u32, size: u32, offsets: &[(usize, u32)]) {
         let endian = self.endian;
-        let Some(t) = self.types.get_mut(id as usize) else {
+        let Some(d) = self.datasecs.iter().find(|d| d.id == id).copied() else {
+            return;
+        };
+        let mut put = |at: usize, v: u32| {
+            if let Some(b) = self.raw.get_mut(at..at + 4) {
+                b.copy_from_slice(&endian.u32_bytes(v));
+            }
+        };
+        put(d.pos + 8, size);
+        for &(i, off) in offsets {
+            put(d.pos + 12 + 12 * i + 4, off);
+        }
+        let first_id = self.first_id;
+        let Some(t) = self
+            .types
+            .get_mut()
+            .and_then(|t| t.get_mut(id.checked_sub(first_id)? as usize))
+        else {
             return;
         };
         t.size_or_type = size;
-        if let Some(b) = self.raw.get_mut(t.size_pos..t.size_pos + 4) {
-            b.copy_from_slice(&endian.u32_bytes(size));
-        }
         if let BtfTypeData::DataSec(vars) = &mut t.data {
             for &(i, off) in offsets {
                 if let Some(v) = vars.get_mut(i) {
                     v.offset = off;
-                    if let Some(b) = self.raw.get_mut(v.offset_pos..v.offset_pos + 4) {
-                        b.copy_from_slice(&endian.u32_bytes(off));
-                    }
                 }
             }
         }

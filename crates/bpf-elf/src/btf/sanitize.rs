@@ -68,7 +68,7 @@ impl Btf {
                 reason: "split btf cannot be sanitized",
             });
         }
-        let mut types: Vec<BtfType> = self.types.clone();
+        let mut types: Vec<BtfType> = self.types().to_vec();
         let mut placeholder = None;
         let n = types.len();
         for i in 1..n {

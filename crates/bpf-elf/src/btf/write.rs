@@ -196,7 +196,7 @@ impl Btf {
         if self.base.is_some() {
             return self.raw.clone();
         }
-        marshal(&self.types, self.endian, None)
+        marshal(self.types(), self.endian, None)
     }
 
     /// Encodes `types` keeping this BTF's string section first, so string offsets into it stay

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::object_bytes;
+use crate::btf::{Btf, BtfKind};
 use crate::ObjectSpec;
 
 /// Everything a loader would do with an object, minus the kernel.
@@ -11,11 +12,29 @@ fn exercise(bytes: &[u8]) {
     let Ok(obj) = ObjectSpec::parse(bytes) else {
         return;
     };
+    if let Some(btf) = &obj.btf {
+        lazy_types_agree(btf);
+    }
     for p in &obj.programs {
         if let Ok(mut linked) = p.link(&obj) {
             let _ = linked.relocate(|m| Some(m.len() as i32));
             let _ = linked.bytes();
         }
+    }
+}
+
+/// BTF that parsed builds its types (parsing only checks them), as many as it counted, and
+/// `find` answers for `DATASEC`s from the parse's list as a scan of the built types does.
+fn lazy_types_agree(btf: &Btf) {
+    let built = btf.try_build_types().expect("checked BTF builds");
+    assert_eq!(built.len() as u32, btf.type_count() - btf.first_id());
+    assert_eq!(btf.types(), built.as_slice());
+    for t in built.iter().filter(|t| t.kind == BtfKind::DataSec) {
+        let first = built
+            .iter()
+            .position(|u| u.kind == BtfKind::DataSec && u.name == t.name)
+            .map(|i| i as u32 + btf.first_id());
+        assert_eq!(btf.find(BtfKind::DataSec, &t.name), first, "{}", t.name);
     }
 }
 
