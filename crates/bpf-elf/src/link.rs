@@ -7,15 +7,13 @@
 //! then writes map fds into the `ld_imm64` instructions that refer to maps; the loader calls it
 //! with real fds, a test or a mock with fake ones.
 
-use std::collections::{BTreeMap, VecDeque};
-
 use bpf_sys::uapi;
 
 use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
 use crate::error::{ElfError, Result};
 use crate::insn::{encode_all, Endianness, Instruction, OPCODE_CALL};
 use crate::obj::ObjectSpec;
-use crate::programs::{FunctionId, FunctionSpec, ProgramSpec};
+use crate::programs::{FunctionSpec, ProgramSpec};
 use crate::reloc::{ExternKind, Reference};
 
 /// How an instruction refers to a map.
@@ -87,26 +85,60 @@ impl ProgramSpec {
 }
 
 fn link(name: &str, main: &FunctionSpec, obj: &ObjectSpec) -> Result<LinkedProgram> {
+    // The subprograms `main` uses, transitively, in the order they are appended (breadth first),
+    // each with its first instruction in the linked program. Most programs call nothing: then it
+    // stays empty and never allocates. Looking a target up is a linear search, as programs use
+    // few subprograms.
+    let mut subs: Vec<(&FunctionSpec, usize)> = Vec::new();
+    let mut total = main.instructions.len();
+    let mut next = Some(main);
+    let mut read = 0;
+    while let Some(f) = next {
+        for r in &f.relocations {
+            let (Reference::Call { target } | Reference::FunctionPointer { target }) = &r.target
+            else {
+                continue;
+            };
+            if *target == main.id || subs.iter().any(|(s, _)| s.id == *target) {
+                continue;
+            }
+            let callee = obj
+                .function(*target)
+                .ok_or_else(|| ElfError::BadCallTarget {
+                    section: f.section.clone(),
+                    insn: r.insn,
+                    target_section: target.section.to_string(),
+                    target: target.insn as i64,
+                })?;
+            subs.push((callee, total));
+            total += callee.instructions.len();
+        }
+        next = subs.get(read).map(|(f, _)| *f);
+        read += 1;
+    }
+    let placed = || std::iter::once((main, 0)).chain(subs.iter().copied());
+    // Every output list is sized once, to what it will hold.
+    let sum = |n: fn(&FunctionSpec) -> usize| placed().map(|(f, _)| n(f)).sum::<usize>();
+    let count = |keep: fn(&Reference) -> bool| {
+        placed()
+            .flat_map(|(f, _)| &f.relocations)
+            .filter(|r| keep(&r.target))
+            .count()
+    };
+    let map_count = count(|t| matches!(t, Reference::Map { .. } | Reference::MapValue { .. }));
+    let extern_count = count(|t| matches!(t, Reference::Extern { .. }));
     let mut out = LinkedProgram {
         name: name.to_string(),
-        instructions: Vec::new(),
-        functions: Vec::new(),
-        func_info: Vec::new(),
-        line_info: Vec::new(),
-        core_relocations: Vec::new(),
-        map_references: Vec::new(),
-        externs: Vec::new(),
+        instructions: Vec::with_capacity(total),
+        functions: Vec::with_capacity(1 + subs.len()),
+        func_info: Vec::with_capacity(sum(|f| f.func_info.len())),
+        line_info: Vec::with_capacity(sum(|f| f.line_info.len())),
+        core_relocations: Vec::with_capacity(sum(|f| f.core_relocations.len())),
+        map_references: Vec::with_capacity(map_count),
+        externs: Vec::with_capacity(extern_count),
         endianness: obj.endianness,
     };
-    let mut placed: BTreeMap<FunctionId, usize> = BTreeMap::new();
-    let mut queue: VecDeque<&FunctionSpec> = VecDeque::new();
-    // (linked instruction index, target, is_call)
-    let mut fixups: Vec<(usize, FunctionId, bool)> = Vec::new();
-    placed.insert(main.id, 0);
-    queue.push_back(main);
-    while let Some(f) = queue.pop_front() {
-        let base = out.instructions.len();
-        placed.insert(f.id, base);
+    for (f, base) in placed() {
         out.functions.push((f.name.clone(), base));
         out.instructions.extend_from_slice(&f.instructions);
         out.func_info.extend(f.func_info.iter().map(|r| FuncInfo {
@@ -140,51 +172,52 @@ fn link(name: &str, main: &FunctionSpec, obj: &ObjectSpec) -> Result<LinkedProgr
                     symbol: symbol.clone(),
                     kind: *kind,
                 }),
-                Reference::Call { target } | Reference::FunctionPointer { target } => {
-                    let is_call = matches!(r.target, Reference::Call { .. });
-                    fixups.push((insn, *target, is_call));
-                    let queued =
-                        placed.contains_key(target) || queue.iter().any(|q| q.id == *target);
-                    if !queued {
-                        let callee =
-                            obj.function(*target)
-                                .ok_or_else(|| ElfError::BadCallTarget {
-                                    section: f.section.clone(),
-                                    insn: r.insn,
-                                    target_section: target.section.to_string(),
-                                    target: target.insn as i64,
-                                })?;
-                        queue.push_back(callee);
-                    }
-                }
+                Reference::Call { .. } | Reference::FunctionPointer { .. } => {}
             }
         }
     }
-    let total = out.instructions.len();
     let too_large = || ElfError::ProgramTooLarge {
         program: name.to_string(),
         insns: total,
     };
-    if i32::try_from(out.instructions.len()).is_err() {
+    if i32::try_from(total).is_err() {
         return Err(too_large());
     }
-    for (insn, target, is_call) in fixups {
-        let dest = *placed.get(&target).ok_or_else(too_large)?;
-        let rel = dest as i64 - insn as i64 - 1;
-        let slot = out.instructions.get_mut(insn).ok_or_else(too_large)?;
-        slot.imm = i32::try_from(rel).map_err(|_| too_large())?;
-        if is_call {
-            slot.code = OPCODE_CALL;
-            slot.src = uapi::BPF_PSEUDO_CALL as u8;
-        } else {
-            slot.src = uapi::BPF_PSEUDO_FUNC as u8;
-            if let Some(next) = out.instructions.get_mut(insn + 1) {
-                next.imm = 0;
+    // Calls and function pointers, once every function has its place.
+    for (f, base) in placed() {
+        for r in &f.relocations {
+            let (is_call, target) = match &r.target {
+                Reference::Call { target } => (true, target),
+                Reference::FunctionPointer { target } => (false, target),
+                _ => continue,
+            };
+            let insn = r.insn + base;
+            let dest = placed()
+                .find(|(g, _)| g.id == *target)
+                .map(|(_, dest)| dest)
+                .ok_or_else(too_large)?;
+            let rel = dest as i64 - insn as i64 - 1;
+            let slot = out.instructions.get_mut(insn).ok_or_else(too_large)?;
+            slot.imm = i32::try_from(rel).map_err(|_| too_large())?;
+            if is_call {
+                slot.code = OPCODE_CALL;
+                slot.src = uapi::BPF_PSEUDO_CALL as u8;
+            } else {
+                slot.src = uapi::BPF_PSEUDO_FUNC as u8;
+                if let Some(next) = out.instructions.get_mut(insn + 1) {
+                    next.imm = 0;
+                }
             }
         }
     }
-    out.func_info.sort_by_key(|r| r.insn);
-    out.line_info.sort_by_key(|r| r.insn);
+    // Each function's records come sorted and functions are placed in order, so the lists are
+    // usually sorted already: a stable sort would leave them as they are.
+    if !out.func_info.is_sorted_by_key(|r| r.insn) {
+        out.func_info.sort_by_key(|r| r.insn);
+    }
+    if !out.line_info.is_sorted_by_key(|r| r.insn) {
+        out.line_info.sort_by_key(|r| r.insn);
+    }
     Ok(out)
 }
 

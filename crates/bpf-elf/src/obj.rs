@@ -112,6 +112,8 @@ impl ObjectSpec {
         };
 
         // Maps.
+        // Symbols of one section, sorted: scratch space for legacy maps and function bounds.
+        let mut scratch = Vec::new();
         let mut all_maps = Vec::new();
         let mut legacy_maps = Vec::new();
         for s in elf
@@ -120,7 +122,7 @@ impl ObjectSpec {
             .filter(|s| s.name == "maps" || s.name.starts_with("maps/"))
         {
             let first = all_maps.len();
-            let record = maps::legacy::parse(&elf, s, &mut all_maps)?;
+            let record = maps::legacy::parse(&elf, s, &mut scratch, &mut all_maps)?;
             legacy_maps.push(LegacyMaps {
                 section: s.index,
                 maps: first..all_maps.len(),
@@ -154,7 +156,6 @@ impl ObjectSpec {
 
         // Functions.
         let mut bounds = Vec::new();
-        let mut scratch = Vec::new();
         for s in elf.sections.iter().filter(|s| s.is_exec()) {
             // Sections in index order, functions in address order: `bounds` stays sorted.
             programs::bounds(&elf, s, &mut scratch, &mut bounds)?;

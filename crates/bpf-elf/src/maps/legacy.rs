@@ -15,7 +15,7 @@
 //! field with a section symbol (older clang, and string literals), or the symbol's own value with
 //! a zero field (clang 14 and later for `&map`).
 
-use crate::elf::{RawElf, RawSection, R_BPF_64_64, R_BPF_64_ABS64};
+use crate::elf::{RawElf, RawSection, RawSymbol, R_BPF_64_64, R_BPF_64_ABS64};
 use crate::error::{ElfError, Result};
 use crate::maps::{map_type, MapOrigin, MapSpec, Pinning};
 
@@ -34,22 +34,24 @@ fn size_err(section: &RawSection<'_>, reason: String) -> ElfError {
     }
 }
 
-/// The map symbols of the section, sorted by offset, and the record size.
-fn layout<'e>(
-    elf: &'e RawElf<'_>,
+/// Puts the map symbols of the section in `syms`, sorted by offset (the first name of each
+/// offset), and returns the record size.
+fn layout<'e, 'a>(
+    elf: &'e RawElf<'a>,
     section: &RawSection<'_>,
-) -> Result<(Vec<(u64, &'e str)>, usize)> {
-    let mut syms: Vec<(u64, &str)> = elf
-        .symbols_in(section.index)
-        .filter(|s| !s.is_section() && !s.name.is_empty() && !s.is_func())
-        .map(|s| (s.value, s.name.as_ref()))
-        .collect();
-    syms.sort();
-    syms.dedup_by_key(|s| s.0);
+    syms: &mut Vec<&'e RawSymbol<'a>>,
+) -> Result<usize> {
+    syms.clear();
+    syms.extend(
+        elf.symbols_in(section.index)
+            .filter(|s| !s.is_section() && !s.name.is_empty() && !s.is_func()),
+    );
+    syms.sort_by(|a, b| (a.value, &a.name).cmp(&(b.value, &b.name)));
+    syms.dedup_by_key(|s| s.value);
     let size = section.size as usize;
     if syms.is_empty() {
         if size == 0 {
-            return Ok((syms, 0));
+            return Ok(0);
         }
         return Err(size_err(
             section,
@@ -72,8 +74,9 @@ fn layout<'e>(
             ),
         ));
     }
-    for (i, (value, name)) in syms.iter().enumerate() {
-        if *value != (i * record) as u64 {
+    for (i, s) in syms.iter().enumerate() {
+        let (value, name) = (s.value, &s.name);
+        if value != (i * record) as u64 {
             return Err(size_err(
                 section,
                 format!(
@@ -83,22 +86,24 @@ fn layout<'e>(
             ));
         }
     }
-    Ok((syms, record))
+    Ok(record)
 }
 
 /// Parses one legacy maps section, appending its maps (in offset order) to `out`; returns the
-/// record size (0 when the section declares no map).
-pub(crate) fn parse(
-    elf: &RawElf<'_>,
+/// record size (0 when the section declares no map). `syms` is scratch space.
+pub(crate) fn parse<'e, 'a>(
+    elf: &'e RawElf<'a>,
     section: &RawSection<'_>,
+    syms: &mut Vec<&'e RawSymbol<'a>>,
     out: &mut Vec<MapSpec>,
 ) -> Result<usize> {
-    let (syms, record) = layout(elf, section)?;
+    let record = layout(elf, section, syms)?;
     let e = elf.endian;
     let data = section.data;
     let first = out.len();
     out.reserve(syms.len());
-    for &(offset, name) in &syms {
+    for s in syms.iter() {
+        let (offset, name) = (s.value, s.name.as_ref());
         let base = offset as usize;
         let rec = data
             .get(base..base + record)
@@ -197,9 +202,9 @@ pub(crate) fn parse(
             }
             let inner = syms
                 .iter()
-                .find(|s| s.0 == target)
+                .find(|s| s.value == target)
                 .ok_or_else(|| unsupported(format!("no map at offset {target}")))?;
-            inner_names.push((index, inner.1.to_string()));
+            inner_names.push((index, inner.name.to_string()));
         } else {
             let path = target_section
                 .data
