@@ -375,29 +375,21 @@ fn kconfig_names(btf: Option<&Btf>, datasec: Option<u32>) -> Vec<&str> {
 fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
     let mut kconfig = None;
     // Read from the raw bytes: fixing them does not build the types.
-    for (id, name, vars) in btf.datasecs() {
-        if kconfig.is_none() && name == ".kconfig" {
-            kconfig = Some(id);
-        }
-        let Some(section) = elf.section_by_name(&name) else {
-            continue;
-        };
-        let Ok(size) = u32::try_from(section.size) else {
-            continue;
-        };
-        let offsets: Vec<(usize, u32)> = vars
-            .iter()
-            .enumerate()
-            .filter_map(|(i, var)| {
-                let var = var.as_ref()?;
-                let symbol = elf
-                    .symbols_in(section.index)
-                    .find(|s| !s.is_section() && *s.name == **var)?;
-                Some((i, u32::try_from(symbol.value).ok()?))
-            })
-            .collect();
-        btf.fix_datasec(id, size, &offsets);
-    }
+    btf.fix_datasecs(
+        |id, name| {
+            if kconfig.is_none() && name == ".kconfig" {
+                kconfig = Some(id);
+            }
+            let section = elf.section_by_name(name)?;
+            Some((u32::try_from(section.size).ok()?, section.index))
+        },
+        |&index, var| {
+            let symbol = elf
+                .symbols_in(index)
+                .find(|s| !s.is_section() && *s.name == *var)?;
+            u32::try_from(symbol.value).ok()
+        },
+    );
     kconfig
 }
 

@@ -931,59 +931,81 @@ impl Btf {
         }
     }
 
-    /// Each own `DATASEC`: its id, its name, and the name of each of its variables' types
-    /// (`None` for a missing type), read from the raw bytes.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn datasecs(&self) -> Vec<(u32, BtfName, Vec<Option<BtfName>>)> {
-        let word = |at: usize| self.endian.read_u32(&self.raw, at);
-        let var_name = |id: u32| match self.vars.binary_search_by_key(&id, |v| v.id) {
+    /// Sets the own `DATASEC`s' sizes and their variables' offsets, which clang leaves at 0,
+    /// in the raw bytes (and in the types, if built), reading names from the raw bytes:
+    /// `section(id, name)` gives a `DATASEC`'s size and what `offset` needs to find its
+    /// variables (`None` leaves it as it is); `offset(context, name)` gives a variable's offset
+    /// (`None` leaves it).
+    pub(crate) fn fix_datasecs<C>(
+        &mut self,
+        mut section: impl FnMut(u32, &str) -> Option<(u32, C)>,
+        mut offset: impl FnMut(&C, &str) -> Option<u32>,
+    ) {
+        for k in 0..self.datasecs.len() {
+            let Some(d) = self.datasecs.get(k).copied() else {
+                break;
+            };
+            let name = self.name_at(d.name_off).unwrap_or_default();
+            let Some((size, context)) = section(d.id, &name) else {
+                continue;
+            };
+            self.set_datasec(&d, None, size);
+            let vlen = self.word(d.pos + 4).map_or(0, |info| info & 0xffff) as usize;
+            for i in 0..vlen {
+                let Some(var) = self
+                    .word(d.pos + 12 + 12 * i)
+                    .and_then(|id| self.var_name(id))
+                else {
+                    continue;
+                };
+                if let Some(off) = offset(&context, &var) {
+                    self.set_datasec(&d, Some(i), off);
+                }
+            }
+        }
+    }
+
+    /// The word at `at` of the raw bytes.
+    fn word(&self, at: usize) -> Option<u32> {
+        self.endian.read_u32(&self.raw, at)
+    }
+
+    /// The name of the type a `DATASEC` entry points at.
+    fn var_name(&self, id: u32) -> Option<BtfName> {
+        match self.vars.binary_search_by_key(&id, |v| v.id) {
             Ok(i) => self.name_at(self.vars.get(i)?.name_off),
             // Not a VAR (only malformed objects): the type's name, as the types have it.
             Err(_) => self.type_by_id(id).map(|t| t.name.clone()),
-        };
-        self.datasecs
-            .iter()
-            .map(|d| {
-                let vlen = word(d.pos + 4).map_or(0, |info| info & 0xffff) as usize;
-                let vars = (0..vlen)
-                    .map(|i| word(d.pos + 12 + 12 * i).and_then(var_name))
-                    .collect();
-                (d.id, self.name_at(d.name_off).unwrap_or_default(), vars)
-            })
-            .collect()
+        }
     }
 
-    /// Sets a `DATASEC`'s size and its variables' offsets (by index), in the raw bytes and in
-    /// the types if they are built.
-    pub(crate) fn fix_datasec(&mut self, id: u32, size: u32, offsets: &[(usize, u32)]) {
+    /// Sets a `DATASEC`'s size (`var` `None`) or the offset of its variable `var`, in the raw
+    /// bytes and in the types if they are built.
+    fn set_datasec(&mut self, d: &RawRef, var: Option<usize>, value: u32) {
+        let at = match var {
+            None => d.pos + 8,
+            Some(i) => d.pos + 12 + 12 * i + 4,
+        };
         let endian = self.endian;
-        let Some(d) = self.datasecs.iter().find(|d| d.id == id).copied() else {
-            return;
-        };
-        let mut put = |at: usize, v: u32| {
-            if let Some(b) = self.raw.get_mut(at..at + 4) {
-                b.copy_from_slice(&endian.u32_bytes(v));
-            }
-        };
-        put(d.pos + 8, size);
-        for &(i, off) in offsets {
-            put(d.pos + 12 + 12 * i + 4, off);
+        if let Some(b) = self.raw.get_mut(at..at + 4) {
+            b.copy_from_slice(&endian.u32_bytes(value));
         }
         let first_id = self.first_id;
         let Some(t) = self
             .types
             .get_mut()
-            .and_then(|t| t.get_mut(id.checked_sub(first_id)? as usize))
+            .and_then(|t| t.get_mut(d.id.checked_sub(first_id)? as usize))
         else {
             return;
         };
-        t.size_or_type = size;
-        if let BtfTypeData::DataSec(vars) = &mut t.data {
-            for &(i, off) in offsets {
+        match (var, &mut t.data) {
+            (None, _) => t.size_or_type = value,
+            (Some(i), BtfTypeData::DataSec(vars)) => {
                 if let Some(v) = vars.get_mut(i) {
-                    v.offset = off;
+                    v.offset = value;
                 }
             }
+            _ => {}
         }
     }
 
