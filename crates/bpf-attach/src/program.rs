@@ -1,11 +1,14 @@
 //! [`KernelProgram`]: a program's instructions and load settings, and its fd once loaded.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
-use bpf_elf::{ElfError, Endianness, FuncInfo, Instruction, LineInfo, LinkedProgram, ProgramSpec};
+use bpf_elf::{
+    ElfError, Endianness, FuncInfo, Instruction, LineInfo, LinkedProgram, ObjectSpec, ProgramSpec,
+};
 use bpf_sys::bpf::LogBuf;
 use bpf_sys::prog::{self, ProgLoadAttr};
 use bpf_sys::uapi::{self, bpf_insn};
@@ -17,12 +20,22 @@ use crate::info::ProgramInfo;
 use crate::system::DeferredFreeze;
 use crate::verifier::{self, Attempt, LogGrowth, LogLimits, VerifierError};
 
-/// The object's BTF, shared by its programs: the raw blob (for source locations) and, when the
-/// kernel accepted it, its fd (for `func_info` and `line_info`).
+/// A loaded object, shared by its [`crate::KernelSystem`] and its programs (which may outlive
+/// the system): the parsed object, which holds the programs' names, sections and licenses and
+/// the BTF that gives the source locations of verifier errors, and the fd of that BTF when the
+/// kernel accepted it (for `func_info` and `line_info`). Sharing the object spares copies of
+/// all of these per load.
 #[derive(Debug)]
-pub(crate) struct ObjectBtf {
-    pub(crate) raw: Vec<u8>,
-    pub(crate) fd: Option<OwnedFd>,
+pub(crate) struct LoadedObject {
+    pub(crate) spec: ObjectSpec,
+    pub(crate) btf_fd: Option<OwnedFd>,
+}
+
+impl LoadedObject {
+    /// The object's raw BTF (empty without one).
+    fn btf_raw(&self) -> &[u8] {
+        self.spec.btf.as_ref().map_or(&[], |b| b.raw())
+    }
 }
 
 /// A program array slot to fill with the program once it is loaded (`.values` of a BTF
@@ -90,17 +103,14 @@ pub fn retry_without_btf(errno: Option<i32>, had_btf: bool) -> bool {
 /// ```
 #[derive(Debug)]
 pub struct KernelProgram {
-    name: String,
-    section: String,
+    origin: Origin,
     program_type: ProgramType,
     expected_attach_type: Option<AttachType>,
-    license: String,
     kernel_version: Option<u32>,
     prog_flags: u32,
     insns: Vec<bpf_insn>,
     func_info: Vec<FuncInfo>,
     line_info: Vec<LineInfo>,
-    btf: Option<Arc<ObjectBtf>>,
     log_limits: LogLimits,
     slots: Vec<ProgramSlot>,
     fd: Option<OwnedFd>,
@@ -116,6 +126,63 @@ pub struct KernelProgram {
     core: Option<Arc<bpf_elf::CoreReport>>,
 }
 
+/// Where a program's name, section and license are.
+enum Origin {
+    /// Program `index` of a loaded object (which also gives the BTF): read there, not copied.
+    Object {
+        object: Arc<LoadedObject>,
+        index: usize,
+    },
+    /// Its own: a program made from raw instructions or opened from the kernel.
+    Own {
+        name: String,
+        section: String,
+        license: String,
+    },
+}
+
+impl Origin {
+    /// The object's spec of the program, for a program of an object.
+    fn spec(&self) -> Option<&ProgramSpec> {
+        match self {
+            Origin::Object { object, index } => object.spec.programs.get(*index),
+            Origin::Own { .. } => None,
+        }
+    }
+
+    /// The object, for a program of an object.
+    fn object(&self) -> Option<&LoadedObject> {
+        match self {
+            Origin::Object { object, .. } => Some(object),
+            Origin::Own { .. } => None,
+        }
+    }
+}
+
+impl fmt::Debug for Origin {
+    /// The program's own fields, not the whole object's.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Object { object, index } => f
+                .debug_struct("Object")
+                .field("index", index)
+                .field("program", &self.spec().map(|p| &p.name))
+                .field("btf_fd", &object.btf_fd)
+                .finish(),
+            Origin::Own {
+                name,
+                section,
+                license,
+            } => f
+                .debug_struct("Own")
+                .field("name", name)
+                .field("section", section)
+                .field("license", license)
+                .finish(),
+        }
+    }
+}
+
 impl KernelProgram {
     /// A program from raw instructions (in the host's byte order), not loaded.
     pub fn new(
@@ -124,18 +191,29 @@ impl KernelProgram {
         insns: &[Instruction],
         license: impl Into<String>,
     ) -> Self {
-        KernelProgram {
+        let origin = Origin::Own {
             name: name.into(),
             section: String::new(),
+            license: license.into(),
+        };
+        KernelProgram::with_parts(
+            origin,
+            program_type,
+            insns.iter().map(Instruction::to_bpf_insn).collect(),
+        )
+    }
+
+    /// A program of these parts, with nothing else set.
+    fn with_parts(origin: Origin, program_type: ProgramType, insns: Vec<bpf_insn>) -> Self {
+        KernelProgram {
+            origin,
             program_type,
             expected_attach_type: None,
-            license: license.into(),
             kernel_version: None,
             prog_flags: 0,
-            insns: insns.iter().map(Instruction::to_bpf_insn).collect(),
+            insns,
             func_info: Vec::new(),
             line_info: Vec::new(),
-            btf: None,
             log_limits: LogLimits::default(),
             slots: Vec::new(),
             fd: None,
@@ -151,11 +229,30 @@ impl KernelProgram {
         }
     }
 
-    /// A program from its spec and its linked, relocated instructions.
+    /// Program `index` of `object`, `spec`, which could not be linked or relocated (`load`
+    /// says why).
+    pub(crate) fn unavailable(
+        object: &Arc<LoadedObject>,
+        index: usize,
+        spec: &ProgramSpec,
+        e: ElfError,
+    ) -> Self {
+        let origin = Origin::Object {
+            object: Arc::clone(object),
+            index,
+        };
+        let mut p = KernelProgram::with_parts(origin, spec.program_type, Vec::new());
+        p.expected_attach_type = spec.expected_attach_type;
+        p.unavailable = Some(Arc::new(e));
+        p
+    }
+
+    /// Program `index` of `object`, `spec`, from its linked, relocated instructions.
     pub(crate) fn from_linked(
+        object: &Arc<LoadedObject>,
+        index: usize,
         spec: &ProgramSpec,
         linked: LinkedProgram,
-        btf: Option<Arc<ObjectBtf>>,
         log_limits: LogLimits,
     ) -> Result<Self, ProgramError> {
         if linked.endianness != Endianness::host() {
@@ -167,13 +264,17 @@ impl KernelProgram {
                 ),
             });
         }
-        let mut p = KernelProgram::new(
-            spec.name.clone(),
-            spec.program_type,
-            &linked.instructions,
-            spec.license.clone(),
-        );
-        p.section = spec.section.clone();
+        // Converted in place: the linked instructions' buffer becomes the program's.
+        let insns = linked
+            .instructions
+            .into_iter()
+            .map(|i| i.to_bpf_insn())
+            .collect();
+        let origin = Origin::Object {
+            object: Arc::clone(object),
+            index,
+        };
+        let mut p = KernelProgram::with_parts(origin, spec.program_type, insns);
         p.attach_to = spec.attach_to.clone();
         p.return_probe = spec.return_probe;
         p.expected_attach_type = spec.expected_attach_type;
@@ -184,11 +285,11 @@ impl KernelProgram {
         if spec.xdp_frags {
             p.prog_flags |= uapi::BPF_F_XDP_HAS_FRAGS;
         }
-        if btf.is_some() {
+        // The records are of no use without the object's BTF.
+        if object.spec.btf.is_some() {
             p.func_info = linked.func_info;
             p.line_info = linked.line_info;
         }
-        p.btf = btf;
         p.log_limits = log_limits;
         Ok(p)
     }
@@ -228,12 +329,18 @@ impl KernelProgram {
 
     /// The program's name (the C function's).
     pub fn name(&self) -> &str {
-        &self.name
+        match &self.origin {
+            Origin::Own { name, .. } => name,
+            Origin::Object { .. } => self.origin.spec().map_or("", |p| &p.name),
+        }
     }
 
     /// The ELF section it came from (empty for raw instructions).
     pub fn section(&self) -> &str {
-        &self.section
+        match &self.origin {
+            Origin::Own { section, .. } => section,
+            Origin::Object { .. } => self.origin.spec().map_or("", |p| &p.section),
+        }
     }
 
     /// The program type.
@@ -258,7 +365,10 @@ impl KernelProgram {
 
     /// The license.
     pub fn license(&self) -> &str {
-        &self.license
+        match &self.origin {
+            Origin::Own { license, .. } => license,
+            Origin::Object { .. } => self.origin.spec().map_or("", |p| &p.license),
+        }
     }
 
     /// What the section name says to attach to (`kprobe/SYM` gives `SYM`,
@@ -340,7 +450,7 @@ impl KernelProgram {
     /// The fd, or [`ProgramError::NotLoaded`] naming `operation`.
     pub fn require_fd(&self, operation: &'static str) -> Result<BorrowedFd<'_>, ProgramError> {
         self.fd().ok_or_else(|| ProgramError::NotLoaded {
-            program: self.name.clone(),
+            program: self.name().to_string(),
             operation,
         })
     }
@@ -370,17 +480,17 @@ impl KernelProgram {
     pub fn load(&mut self) -> Result<(), ProgramError> {
         if self.fd.is_some() {
             return Err(ProgramError::AlreadyLoaded {
-                program: self.name.clone(),
+                program: self.name().to_string(),
             });
         }
         if let Some(e) = &self.unavailable {
             return Err(ProgramError::Relocate {
-                program: self.name.clone(),
+                program: self.name().to_string(),
                 source: e.clone(),
             });
         }
         let invalid = |reason: &str| ProgramError::Invalid {
-            program: self.name.clone(),
+            program: self.name().to_string(),
             reason: reason.to_string(),
         };
         if self.insns.is_empty() {
@@ -391,20 +501,34 @@ impl KernelProgram {
                 "its program type is unknown (set it for this section name)",
             ));
         }
-        let license = CString::new(self.license.as_str())
-            .map_err(|_| invalid("its license contains a NUL byte"))?;
+        let license = CLicense::new(self.license())
+            .ok_or_else(|| invalid("its license contains a NUL byte"))?;
+        let license = license.as_c_str();
         for f in &self.freezes {
             f.freeze()
                 .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
         }
-        let has_btf = self.btf.as_ref().is_some_and(|b| b.fd.is_some())
-            && !(self.func_info.is_empty() && self.line_info.is_empty());
+        let btf_fd = self.origin.object().and_then(|o| o.btf_fd.as_ref());
+        let has_btf = btf_fd.is_some() && !(self.func_info.is_empty() && self.line_info.is_empty());
+        // Encoded once for every attempt.
+        let records = if has_btf {
+            encode_records(&self.func_info, &self.line_info)
+        } else {
+            Vec::new()
+        };
+        let records: &[u8] = bytemuck::cast_slice(&records);
+        let (func_info, line_info) =
+            records.split_at(records.len().min(self.func_info.len() * FUNC_INFO_SIZE));
+        let records = Records {
+            func_info,
+            line_info,
+        };
 
         let first = Config {
             btf: has_btf,
             attach_type: self.expected_attach_type,
         };
-        let mut result = self.load_config(&license, first);
+        let mut result = self.load_config(license, records, first);
         let mut used = first;
         if let Err(f) = &result {
             if retry_without_attach_type(f.source.errno(), first.attach_type) {
@@ -412,13 +536,13 @@ impl KernelProgram {
                     attach_type: None,
                     ..first
                 };
-                result = self.load_config(&license, used);
+                result = self.load_config(license, records, used);
             }
         }
         if let Err(f) = &result {
             if retry_without_btf(f.source.errno(), used.btf) {
                 let plain = Config { btf: false, ..used };
-                if let Ok(ok) = self.load_config(&license, plain) {
+                if let Ok(ok) = self.load_config(license, records, plain) {
                     used = plain;
                     result = Ok(ok);
                 }
@@ -440,21 +564,25 @@ impl KernelProgram {
     fn failure_error(&self, f: Failure) -> ProgramError {
         if f.log.trim().is_empty() {
             return ProgramError::Load {
-                program: self.name.clone(),
+                program: self.name().to_string(),
                 source: f.source,
             };
         }
-        let raw = self.btf.as_ref().map(|b| b.raw.as_slice()).unwrap_or(&[]);
+        let raw = self.origin.object().map_or(&[][..], LoadedObject::btf_raw);
         let line_info = &self.line_info;
-        let v = VerifierError::new(self.name.clone(), f.source, f.log, f.truncated, |insn| {
-            verifier::locate(raw, line_info, insn)
-        });
+        let v = VerifierError::new(
+            self.name().to_string(),
+            f.source,
+            f.log,
+            f.truncated,
+            |insn| verifier::locate(raw, line_info, insn),
+        );
         let poisoned = v
             .failing_insn()
             .and_then(|i| self.core.as_ref()?.poisoned_at(i));
         match poisoned {
             Some(o) => ProgramError::CoreRelocation {
-                program: self.name.clone(),
+                program: self.name().to_string(),
                 relocation: Box::new(o.clone()),
                 location: v.source_location().cloned(),
                 source: Box::new(v),
@@ -476,25 +604,24 @@ impl KernelProgram {
     /// Runs the log state machine for one configuration.
     fn load_config(
         &self,
-        license: &CString,
+        license: &CStr,
+        records: Records<'_>,
         config: Config,
     ) -> Result<(OwnedFd, Option<String>), Failure> {
-        let func_info = encode_func_info(&self.func_info);
-        let line_info = encode_line_info(&self.line_info);
         let mut attr = ProgLoadAttr::new(self.program_type, &self.insns, license);
-        attr.name = &self.name;
+        attr.name = self.name();
         attr.kern_version = self.kernel_version.unwrap_or_else(running_kernel_version);
         attr.expected_attach_type = config.attach_type;
         attr.prog_flags = self.prog_flags;
         if config.btf {
-            if let Some(fd) = self.btf.as_ref().and_then(|b| b.fd.as_ref()) {
+            if let Some(fd) = self.origin.object().and_then(|o| o.btf_fd.as_ref()) {
                 attr.prog_btf_fd = Some(fd.as_fd());
-                if !self.func_info.is_empty() {
-                    attr.func_info = &func_info;
+                if !records.func_info.is_empty() {
+                    attr.func_info = records.func_info;
                     attr.func_info_rec_size = FUNC_INFO_SIZE as u32;
                 }
-                if !self.line_info.is_empty() {
-                    attr.line_info = &line_info;
+                if !records.line_info.is_empty() {
+                    attr.line_info = records.line_info;
                     attr.line_info_rec_size = LINE_INFO_SIZE as u32;
                 }
             }
@@ -568,7 +695,7 @@ impl KernelProgram {
         for slot in &self.slots {
             let map = bpf_sys::map::MapFd::new(&slot.fd).map_err(|source| {
                 ProgramError::ProgramArray {
-                    program: self.name.clone(),
+                    program: self.name().to_string(),
                     map: slot.map.clone(),
                     index: slot.index,
                     source,
@@ -576,22 +703,13 @@ impl KernelProgram {
             })?;
             map.update(&slot.index.to_ne_bytes(), &value, u64::from(uapi::BPF_ANY))
                 .map_err(|source| ProgramError::ProgramArray {
-                    program: self.name.clone(),
+                    program: self.name().to_string(),
                     map: slot.map.clone(),
                     index: slot.index,
                     source,
                 })?;
         }
         Ok(())
-    }
-
-    /// Records why the program could not be linked or relocated; `load` reports it.
-    pub(crate) fn set_unavailable(&mut self, e: ElfError) {
-        self.unavailable = Some(Arc::new(e));
-    }
-
-    pub(crate) fn set_section(&mut self, section: &str) {
-        self.section = section.to_string();
     }
 
     /// The object's maps to freeze before the first load (`.rodata`).
@@ -610,7 +728,7 @@ impl KernelProgram {
         let path = path.as_ref();
         let fd = self.require_fd("pin")?;
         bpf_sys::obj::pin(fd, path).map_err(|source| ProgramError::Pin {
-            program: self.name.clone(),
+            program: self.name().to_string(),
             path: path.to_path_buf(),
             source,
         })
@@ -635,7 +753,7 @@ impl KernelProgram {
                 Ok(())
             }
             None => Err(ProgramError::NotLoaded {
-                program: self.name.clone(),
+                program: self.name().to_string(),
                 operation: "close",
             }),
         }
@@ -650,25 +768,64 @@ impl KernelProgram {
 const FUNC_INFO_SIZE: usize = 8;
 const LINE_INFO_SIZE: usize = 16;
 
-/// `struct bpf_func_info` records in the host's byte order.
-fn encode_func_info(recs: &[FuncInfo]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(recs.len() * FUNC_INFO_SIZE);
-    for r in recs {
-        out.extend_from_slice(&(r.insn as u32).to_ne_bytes());
-        out.extend_from_slice(&r.type_id.to_ne_bytes());
-    }
-    out
+/// A program's BTF records as `BPF_PROG_LOAD` takes them.
+#[derive(Debug, Clone, Copy)]
+struct Records<'a> {
+    func_info: &'a [u8],
+    line_info: &'a [u8],
 }
 
-/// `struct bpf_line_info` records in the host's byte order.
-fn encode_line_info(recs: &[LineInfo]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(recs.len() * LINE_INFO_SIZE);
-    for r in recs {
-        for v in [r.insn as u32, r.file_name_off, r.line_off, r.line_col] {
-            out.extend_from_slice(&v.to_ne_bytes());
+/// `struct bpf_func_info` records, then `struct bpf_line_info` records, as words in the
+/// host's byte order, in one buffer: the first `func_info.len() * FUNC_INFO_SIZE` bytes are the
+/// func_info.
+fn encode_records(func_info: &[FuncInfo], line_info: &[LineInfo]) -> Vec<u32> {
+    let mut words = Vec::with_capacity(
+        (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4,
+    );
+    for r in func_info {
+        words.extend_from_slice(&[r.insn as u32, r.type_id]);
+    }
+    for r in line_info {
+        words.extend_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
+    }
+    words
+}
+
+/// Bytes of a license [`CLicense`] keeps on the stack, with its NUL.
+const SHORT_LICENSE: usize = 64;
+
+/// A license as the C string `BPF_PROG_LOAD` takes: on the stack when short, as licenses are
+/// (`GPL`, `Dual BSD/GPL`), so a load makes no copy on the heap.
+enum CLicense {
+    Short([u8; SHORT_LICENSE], usize),
+    Long(CString),
+}
+
+impl CLicense {
+    /// `None` when the license has a NUL byte.
+    fn new(license: &str) -> Option<Self> {
+        let bytes = license.as_bytes();
+        if bytes.contains(&0) {
+            return None;
+        }
+        if bytes.len() < SHORT_LICENSE {
+            let mut buf = [0u8; SHORT_LICENSE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Some(CLicense::Short(buf, bytes.len() + 1))
+        } else {
+            CString::new(bytes).ok().map(CLicense::Long)
         }
     }
-    out
+
+    fn as_c_str(&self) -> &CStr {
+        match self {
+            // NUL-terminated without a NUL before: this cannot fail.
+            CLicense::Short(buf, len) => {
+                CStr::from_bytes_with_nul(&buf[..*len]).unwrap_or_default()
+            }
+            CLicense::Long(s) => s,
+        }
+    }
 }
 
 /// The running kernel's `LINUX_VERSION_CODE`, or 0 when the release cannot be read.
@@ -716,20 +873,23 @@ mod tests {
 
     #[test]
     fn records_encode_in_host_order() {
-        let f = encode_func_info(&[FuncInfo {
-            insn: 3,
-            type_id: 9,
-        }]);
-        assert_eq!(f.len(), 8);
-        assert_eq!(u32::from_ne_bytes(f[..4].try_into().unwrap()), 3);
-        let l = encode_line_info(&[LineInfo {
-            insn: 1,
-            file_name_off: 2,
-            line_off: 3,
-            line_col: 4,
-        }]);
-        assert_eq!(l.len(), 16);
-        assert_eq!(u32::from_ne_bytes(l[12..].try_into().unwrap()), 4);
+        let r = encode_records(
+            &[FuncInfo {
+                insn: 3,
+                type_id: 9,
+            }],
+            &[LineInfo {
+                insn: 1,
+                file_name_off: 2,
+                line_off: 3,
+                line_col: 4,
+            }],
+        );
+        let bytes: &[u8] = bytemuck::cast_slice(&r);
+        assert_eq!(bytes.len(), FUNC_INFO_SIZE + LINE_INFO_SIZE);
+        let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
+        assert_eq!((word(0), word(1)), (3, 9));
+        assert_eq!((word(2), word(3), word(4), word(5)), (1, 2, 3, 4));
     }
 
     #[test]

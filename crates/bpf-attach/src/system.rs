@@ -4,16 +4,16 @@
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use bpf_elf::{ElfError, Endianness, ExternKind, ObjectSpec, SlotValue};
+use bpf_elf::{ElfError, Endianness, ExternKind, ObjectSpec, Pinning, SlotValue};
 use bpf_maps::{CreateOptions, KernelMap, Map, MapError, PinPolicy};
 use bpf_sys::SysError;
 
 use crate::error::{GlobalError, LoadError, ProgramError};
 use crate::globals::{self, GlobalVariable};
 use crate::kernel_btf::CoreTarget;
-use crate::program::{KernelProgram, ObjectBtf, ProgramSlot};
+use crate::program::{KernelProgram, LoadedObject, ProgramSlot};
 use crate::verifier::LogLimits;
 
 /// How [`KernelSystem`] loads an object.
@@ -45,6 +45,10 @@ impl Default for LoadOptions {
         }
     }
 }
+
+/// The default options, made once: [`KernelSystem::load_elf`] and [`KernelSystem::load`] need
+/// no options of their own.
+static DEFAULT_OPTIONS: LazyLock<LoadOptions> = LazyLock::new(LoadOptions::default);
 
 impl LoadOptions {
     /// Sets the pin root.
@@ -158,17 +162,17 @@ impl Drop for Partial {
 /// ```
 #[derive(Debug)]
 pub struct KernelSystem {
-    spec: ObjectSpec,
+    /// The object and its BTF's fd, shared with the programs.
+    object: Arc<LoadedObject>,
     maps: Vec<KernelMap>,
     programs: Vec<KernelProgram>,
     freezes: Vec<Arc<DeferredFreeze>>,
-    btf_loaded: bool,
 }
 
 impl KernelSystem {
     /// Reads, parses and loads the object at `path` with default options.
     pub fn load_elf(path: impl AsRef<Path>) -> Result<Self, LoadError> {
-        Self::load_elf_with(path, &LoadOptions::default())
+        Self::load_elf_with(path, &DEFAULT_OPTIONS)
     }
 
     /// Reads, parses and loads the object at `path`.
@@ -179,7 +183,7 @@ impl KernelSystem {
 
     /// Reads an object from `reader` (to its end), parses and loads it with default options.
     pub fn load(reader: impl Read) -> Result<Self, LoadError> {
-        Self::load_with(reader, &LoadOptions::default())
+        Self::load_with(reader, &DEFAULT_OPTIONS)
     }
 
     /// Reads an object from `reader`, parses and loads it.
@@ -191,24 +195,34 @@ impl KernelSystem {
     /// Loads a parsed (and possibly edited: map sizes, [`globals::set_spec_global`]) object.
     pub fn from_spec(mut spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
         let kconfig_error = add_kconfig_map(&mut spec);
-        let btf = load_btf(&spec, options);
-        let btf_fd = btf.as_ref().and_then(|b| b.fd.as_ref()).map(|f| f.as_fd());
+        let btf_fd = load_btf(&spec, options);
+        // Shared with the programs, which read their names and BTF there.
+        let object = Arc::new(LoadedObject { spec, btf_fd });
+        let spec = &object.spec;
+        let btf_fd = object.btf_fd.as_ref().map(|f| f.as_fd());
         let mut partial = Partial {
             maps: Vec::with_capacity(spec.maps.len()),
             pins: Vec::new(),
             done: false,
         };
         let mut freezes = Vec::new();
+        // The same for every map. Only pinned maps read the root: an object without pins
+        // needs no copy of it.
+        let pinned = spec.maps.iter().any(|m| m.pinning != Pinning::None);
+        let opts = CreateOptions {
+            pin_root: if pinned {
+                options.pin_root.clone()
+            } else {
+                PathBuf::new()
+            },
+            pin_policy: options.pin_policy,
+            inner_map: None,
+            btf: btf_fd,
+            defer_freeze: true,
+        };
         for m in &spec.maps {
             let pin = bpf_maps::create::pin_path(m, &options.pin_root);
             let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
-            let opts = CreateOptions {
-                pin_root: options.pin_root.clone(),
-                pin_policy: options.pin_policy,
-                inner_map: None,
-                btf: btf_fd,
-                defer_freeze: true,
-            };
             let map = KernelMap::create(m, &opts).map_err(|source| LoadError::Map {
                 map: m.name.clone(),
                 source: Box::new(source),
@@ -237,7 +251,7 @@ impl KernelSystem {
                 let SlotValue::Map(inner) = &slot.value else {
                     continue;
                 };
-                let j = position(&spec, inner).ok_or_else(|| LoadError::MissingSlotTarget {
+                let j = position(spec, inner).ok_or_else(|| LoadError::MissingSlotTarget {
                     map: m.name.clone(),
                     index: slot.index,
                     target: inner.clone(),
@@ -261,10 +275,10 @@ impl KernelSystem {
 
         // Programs.
         let maps = &partial.maps;
-        let fd_of = |name: &str| position(&spec, name).map(|i| maps[i].as_fd().as_raw_fd());
+        let fd_of = |name: &str| position(spec, name).map(|i| maps[i].as_fd().as_raw_fd());
         let mut programs = Vec::with_capacity(spec.programs.len());
         let mut core_target = CoreTarget::new(options.core_btf.clone());
-        for p in &spec.programs {
+        for (index, p) in spec.programs.iter().enumerate() {
             let prepared = spec.link(&p.name).and_then(|mut linked| {
                 let core = core_target.apply(spec.btf.as_ref(), &mut linked)?;
                 if let Some((symbol, reason)) = &kconfig_error {
@@ -276,30 +290,22 @@ impl KernelSystem {
                         });
                     }
                 }
-                core_target.resolve_externs(&spec, &mut linked)?;
+                core_target.resolve_externs(spec, &mut linked)?;
                 linked.relocate(fd_of).map(|()| (linked, core))
             });
             let mut program = match prepared {
                 Ok((linked, core)) => {
                     let mut program =
-                        KernelProgram::from_linked(p, linked, btf.clone(), options.log).map_err(
-                            |source| LoadError::Program {
+                        KernelProgram::from_linked(&object, index, p, linked, options.log)
+                            .map_err(|source| LoadError::Program {
                                 program: p.name.clone(),
                                 source,
-                            },
-                        )?;
+                            })?;
                     program.set_core_report(core);
                     program
                 }
-                Err(e) => {
-                    let mut program =
-                        KernelProgram::new(p.name.clone(), p.program_type, &[], p.license.clone());
-                    program.set_unavailable(e);
-                    program
-                }
+                Err(e) => KernelProgram::unavailable(&object, index, p, e),
             };
-            program.set_section(&p.section);
-            program.set_expected_attach_type(p.expected_attach_type);
             program.set_freezes(freezes.clone());
             programs.push(program);
         }
@@ -333,8 +339,7 @@ impl KernelSystem {
         partial.done = true;
         let maps = std::mem::take(&mut partial.maps);
         Ok(KernelSystem {
-            btf_loaded: btf.as_ref().is_some_and(|b| b.fd.is_some()),
-            spec,
+            object,
             maps,
             programs,
             freezes,
@@ -343,22 +348,22 @@ impl KernelSystem {
 
     /// The object as parsed.
     pub fn spec(&self) -> &ObjectSpec {
-        &self.spec
+        &self.object.spec
     }
 
     /// Whether the kernel took the object's BTF.
     pub fn btf_loaded(&self) -> bool {
-        self.btf_loaded
+        self.object.btf_fd.is_some()
     }
 
     /// The map with this name (goebpf's `GetMapByName`).
     pub fn map(&self, name: &str) -> Option<&KernelMap> {
-        position(&self.spec, name).map(|i| &self.maps[i])
+        position(self.spec(), name).map(|i| &self.maps[i])
     }
 
     /// The map with this name, to pin or unpin it.
     pub fn map_mut(&mut self, name: &str) -> Option<&mut KernelMap> {
-        position(&self.spec, name).map(move |i| &mut self.maps[i])
+        position(&self.object.spec, name).map(move |i| &mut self.maps[i])
     }
 
     /// Every map, in the object's order.
@@ -397,15 +402,15 @@ impl KernelSystem {
 
     /// Every global variable of the object.
     pub fn globals(&self) -> Vec<GlobalVariable> {
-        globals::spec_globals(&self.spec)
+        globals::spec_globals(self.spec())
     }
 
     /// Reads a global variable from its data map.
     pub fn global(&self, name: &str) -> Result<Vec<u8>, GlobalError> {
-        let (i, var) = globals::find(&self.spec.maps, name)?;
+        let (i, var) = globals::find(&self.spec().maps, name)?;
         let map = &self.maps[i];
         let value = read_value(map, &var.name)?;
-        let r = globals::range(&self.spec.maps[i], var, value.len())?;
+        let r = globals::range(&self.spec().maps[i], var, value.len())?;
         Ok(value[r].to_vec())
     }
 
@@ -426,8 +431,8 @@ impl KernelSystem {
     /// the same map meanwhile may lose an update). `.rodata` variables can be written until
     /// the object's first program is loaded, [`GlobalError::Frozen`] after.
     pub fn set_global(&self, name: &str, value: &[u8]) -> Result<(), GlobalError> {
-        let (i, var) = globals::find(&self.spec.maps, name)?;
-        let spec = &self.spec.maps[i];
+        let (i, var) = globals::find(&self.spec().maps, name)?;
+        let spec = &self.spec().maps[i];
         if value.len() != var.size as usize {
             return Err(GlobalError::Size {
                 name: var.name.clone(),
@@ -521,44 +526,37 @@ fn dup_error(map: &str, e: std::io::Error) -> LoadError {
     }
 }
 
-/// The object's BTF: loaded when asked for and the kernel takes it; the raw bytes are kept
-/// either way for source locations in verifier errors.
-fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<Arc<ObjectBtf>> {
+/// The object's BTF in the kernel: loaded when asked for and the kernel takes it.
+fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<OwnedFd> {
     let btf = spec.btf.as_ref()?;
-    if spec.endianness != Endianness::host() {
+    if !options.btf || spec.endianness != Endianness::host() {
         return None;
     }
-    let raw = btf.raw().to_vec();
-    let fd = if options.btf {
-        // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
-        // Borrowed when nothing is rewritten: a clone would copy every parsed type.
-        let for_kernel = match spec.btf_for_kernel() {
-            Ok(Some(b)) => std::borrow::Cow::Owned(b),
-            Ok(None) => std::borrow::Cow::Borrowed(btf),
-            Err(e) => {
-                log::warn!("cannot lay out the object's extern variables in its BTF: {e}");
-                std::borrow::Cow::Borrowed(btf)
-            }
-        };
-        // No copy when the kernel takes the BTF as it is.
-        let sanitized = crate::kernel_btf::sanitize_if_needed(&for_kernel);
-        let to_load = match &sanitized {
-            Ok(Some(s)) => s.as_slice(),
-            Ok(None) => for_kernel.raw(),
-            Err(e) => {
-                log::warn!("cannot sanitise the object's BTF for this kernel: {e}");
-                raw.as_slice()
-            }
-        };
-        match bpf_sys::btf::load(to_load, None) {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                log::warn!("the kernel refused the object's BTF, loading without it: {e}");
-                None
-            }
+    // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
+    // Borrowed when nothing is rewritten: a clone would copy every parsed type.
+    let for_kernel = match spec.btf_for_kernel() {
+        Ok(Some(b)) => std::borrow::Cow::Owned(b),
+        Ok(None) => std::borrow::Cow::Borrowed(btf),
+        Err(e) => {
+            log::warn!("cannot lay out the object's extern variables in its BTF: {e}");
+            std::borrow::Cow::Borrowed(btf)
         }
-    } else {
-        None
     };
-    Some(Arc::new(ObjectBtf { raw, fd }))
+    // No copy when the kernel takes the BTF as it is.
+    let sanitized = crate::kernel_btf::sanitize_if_needed(&for_kernel);
+    let to_load = match &sanitized {
+        Ok(Some(s)) => s.as_slice(),
+        Ok(None) => for_kernel.raw(),
+        Err(e) => {
+            log::warn!("cannot sanitise the object's BTF for this kernel: {e}");
+            btf.raw()
+        }
+    };
+    match bpf_sys::btf::load(to_load, None) {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            log::warn!("the kernel refused the object's BTF, loading without it: {e}");
+            None
+        }
+    }
 }

@@ -19,6 +19,7 @@
 //!
 //! [`Map::name`]: crate::Map::name
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -153,16 +154,35 @@ pub fn normalize_with(spec: &MapSpec, possible_cpus: usize) -> Result<MapSpec, M
 
 /// The kernel's copy of a map name: 15 bytes of `[A-Za-z0-9_.]`, other bytes as `_`.
 pub fn kernel_name(name: &str) -> String {
-    name.bytes()
-        .take(15)
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
-                b as char
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    KernelName::new(name).as_str().to_owned()
+}
+
+/// The bytes of a name the kernel keeps (`BPF_OBJ_NAME_LEN` less the NUL).
+const KERNEL_NAME_LEN: usize = 15;
+
+/// [`kernel_name`] on the stack: creating a map needs its kernel name only for the call.
+struct KernelName {
+    bytes: [u8; KERNEL_NAME_LEN],
+    len: usize,
+}
+
+impl KernelName {
+    fn new(name: &str) -> Self {
+        let mut bytes = [0u8; KERNEL_NAME_LEN];
+        for (out, b) in bytes.iter_mut().zip(name.bytes()) {
+            let kept = b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+            *out = if kept { b } else { b'_' };
+        }
+        KernelName {
+            bytes,
+            len: name.len().min(KERNEL_NAME_LEN),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Every byte is ASCII: this cannot fail.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
 }
 
 /// Where `spec` is pinned under `pin_root` (see the [module docs](self)), `None` if unpinned.
@@ -348,7 +368,6 @@ fn reuse(spec: MapSpec, path: PathBuf) -> Result<KernelMap, MapError> {
             differences,
         });
     }
-    map.name = spec.name.clone();
     map.template = spec;
     Ok(map)
 }
@@ -357,11 +376,20 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
     // A temporary inner map from the template when the caller gave none.
     let temp_inner = match (&spec.inner_map, opts.inner_map) {
         (Some(inner), None) if spec.is_map_of_maps() => {
-            let mut inner = (**inner).clone();
+            // Normalising makes the one copy the temporary map keeps; unpinned, it needs no
+            // pin root (an empty one allocates nothing).
+            let mut inner = normalize(inner)?;
             inner.pinning = Pinning::None;
             inner.data = None;
             inner.freeze = false;
-            Some(KernelMap::create(&inner, &CreateOptions::default())?)
+            let opts = CreateOptions {
+                pin_root: PathBuf::new(),
+                pin_policy: PinPolicy::Reuse,
+                inner_map: None,
+                btf: None,
+                defer_freeze: false,
+            };
+            Some(create_unpinned(inner, &opts)?)
         }
         _ => None,
     };
@@ -372,7 +400,7 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
             reason: "a map of maps needs an inner map or template".into(),
         });
     }
-    let name = kernel_name(&spec.name);
+    let name = KernelName::new(&spec.name);
     let mut attr = MapCreateAttr::new(
         spec.map_type,
         spec.key_size,
@@ -382,7 +410,7 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
     attr.map_flags = spec.flags & !uapi::BPF_F_NUMA_NODE;
     attr.numa_node = spec.numa_node;
     attr.map_extra = spec.map_extra;
-    attr.name = &name;
+    attr.name = name.as_str();
     attr.inner_map_fd = inner_fd;
     if let (Some(btf), Some(k), Some(v)) = (opts.btf, spec.btf_key_type_id, spec.btf_value_type_id)
     {
@@ -417,7 +445,6 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
     drop(temp_inner);
     let map = KernelMap {
         fd,
-        name: spec.name.clone(),
         map_type: spec.map_type,
         id: std::sync::OnceLock::new(),
         pinned: None,
@@ -436,12 +463,18 @@ fn write_initial_data(map: &KernelMap, data: &[u8]) -> Result<(), MapError> {
     let len = map.value_len();
     if data.len() > len {
         return Err(MapError::InvalidSpec {
-            map: map.name.clone(),
+            map: map.template.name.clone(),
             reason: format!("initial data is {} bytes, the value {len}", data.len()),
         });
     }
-    let mut value = vec![0u8; len];
-    value[..data.len()].copy_from_slice(data);
+    // The data is the value when it fills it (a section's data does); shorter data is padded.
+    let value = if data.len() == len {
+        Cow::Borrowed(data)
+    } else {
+        let mut v = vec![0u8; len];
+        v[..data.len()].copy_from_slice(data);
+        Cow::Owned(v)
+    };
     let key = vec![0u8; map.key_size() as usize];
     map.update_elem(&key, &value, crate::map::ANY)
 }

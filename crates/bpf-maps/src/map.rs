@@ -541,11 +541,12 @@ impl<M: Map + ?Sized> MapExt for M {}
 #[derive(Debug)]
 pub struct KernelMap {
     pub(crate) fd: MapFd<OwnedFd>,
-    pub(crate) name: String,
     pub(crate) map_type: MapType,
     /// Known when the map was opened; read on first use for a map this handle created.
     pub(crate) id: std::sync::OnceLock<u32>,
     pub(crate) pinned: Option<PathBuf>,
+    /// The spec the map was created from, or its shape as the kernel reports it; its `name`
+    /// is the map's name ([`Map::name`]).
     pub(crate) template: MapSpec,
 }
 
@@ -596,17 +597,17 @@ impl KernelMap {
             raw,
         })?;
         let mut template = MapSpec::new(
-            &info.name,
+            "",
             map_type,
             info.key_size,
             info.value_size,
             info.max_entries,
         );
+        template.name = info.name;
         template.flags = info.flags;
         template.map_extra = info.map_extra;
         Ok(KernelMap {
             fd,
-            name: info.name,
             map_type,
             id: info.id.into(),
             pinned,
@@ -642,7 +643,7 @@ impl KernelMap {
     /// ([`MapError::NotBpffs`] otherwise); missing directories below the bpffs are created.
     pub fn pin(&mut self, path: impl AsRef<Path>) -> Result<(), MapError> {
         let path = path.as_ref();
-        crate::create::pin_fd(&self.name, self.fd.fd(), path)?;
+        crate::create::pin_fd(&self.template.name, self.fd.fd(), path)?;
         self.pinned = Some(path.to_path_buf());
         Ok(())
     }
@@ -664,7 +665,7 @@ impl KernelMap {
     pub fn freeze(&self) -> Result<(), MapError> {
         self.fd
             .freeze()
-            .map_err(|e| MapError::op("freeze", &self.name, e))
+            .map_err(|e| MapError::op("freeze", &self.template.name, e))
     }
 
     /// The spec this map was created from (for an opened map: its shape from the kernel).
@@ -698,7 +699,6 @@ impl KernelMap {
         })?;
         Ok(KernelMap {
             fd,
-            name: self.name.clone(),
             map_type: self.map_type,
             id: self.id.clone(),
             pinned: self.pinned.clone(),
@@ -725,7 +725,7 @@ impl KernelMap {
                 }
             }
         }
-        MapError::op(op, &self.name, e)
+        MapError::op(op, &self.template.name, e)
     }
 
     pub(crate) fn check(&self, part: Part, got: usize) -> Result<(), MapError> {
@@ -736,7 +736,7 @@ impl KernelMap {
         if got == expected {
             Ok(())
         } else {
-            Err(MapError::size(&self.name, part, got, expected))
+            Err(MapError::size(&self.template.name, part, got, expected))
         }
     }
 }
@@ -756,7 +756,7 @@ impl AsRawFd for KernelMap {
 
 impl Map for KernelMap {
     fn name(&self) -> &str {
-        &self.name
+        &self.template.name
     }
     fn map_type(&self) -> MapType {
         self.map_type
