@@ -945,7 +945,7 @@ impl Btf {
             let Some(d) = self.datasecs.get(k).copied() else {
                 break;
             };
-            let name = self.name_at(d.name_off).unwrap_or_default();
+            let name = self.name_str(d.name_off).unwrap_or_default();
             let Some((size, context)) = section(d.id, &name) else {
                 continue;
             };
@@ -971,12 +971,23 @@ impl Btf {
     }
 
     /// The name of the type a `DATASEC` entry points at.
-    fn var_name(&self, id: u32) -> Option<BtfName> {
+    fn var_name(&self, id: u32) -> Option<std::borrow::Cow<'_, str>> {
         match self.vars.binary_search_by_key(&id, |v| v.id) {
-            Ok(i) => self.name_at(self.vars.get(i)?.name_off),
+            Ok(i) => self.name_str(self.vars.get(i)?.name_off),
             // Not a VAR (only malformed objects): the type's name, as the types have it.
-            Err(_) => self.type_by_id(id).map(|t| t.name.clone()),
+            Err(_) => self
+                .type_by_id(id)
+                .map(|t| std::borrow::Cow::Borrowed(t.name.as_str())),
         }
+    }
+
+    /// The string at `off` as [`Btf::name_at`] reads it, borrowed when it is UTF-8.
+    fn name_str(&self, off: u32) -> Option<std::borrow::Cow<'_, str>> {
+        let bytes = self.name_bytes(off)?;
+        Some(match std::str::from_utf8(bytes) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => std::borrow::Cow::Owned(BtfName::from_bytes(bytes).to_string()),
+        })
     }
 
     /// Sets a `DATASEC`'s size (`var` `None`) or the offset of its variable `var`, in the raw
