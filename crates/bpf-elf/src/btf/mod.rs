@@ -512,11 +512,12 @@ fn read_types<E: Order, const BUILD: bool>(
         // stalls on the stores just made; it cost about a tenth of the parse).
         macro_rules! push {
             ($data:expr) => {{
-                let data = $data;
                 if pos > end {
                     return Err(err(pos, "truncated type"));
                 }
                 if BUILD {
+                    // Only built here: the checking walk neither builds nor drops the data.
+                    let data = $data;
                     types.push(BtfType {
                         kind,
                         name: type_name,
