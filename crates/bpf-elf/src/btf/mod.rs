@@ -212,6 +212,8 @@ pub struct Btf {
     first_id: u32,
     /// The length of the string sections before this one's (split BTF), 0 otherwise.
     str_base: u32,
+    /// Where the string section is in `raw` (from the header, which fix-ups never change).
+    strings: std::ops::Range<usize>,
     /// Type ids by essential name (the name up to `___`), built on first use.
     by_name: std::sync::OnceLock<std::collections::HashMap<String, Vec<u32>>>,
 }
@@ -696,7 +698,7 @@ impl Btf {
         }
         let str_base = base.map_or(0, |b| b.strings_end());
         let names = Names::new(
-            raw.get(str_range).unwrap_or_default(),
+            raw.get(str_range.clone()).unwrap_or_default(),
             base,
             str_base,
             false,
@@ -729,6 +731,7 @@ impl Btf {
             base: base.cloned(),
             first_id,
             str_base,
+            strings: str_range,
             by_name: std::sync::OnceLock::new(),
         })
     }
@@ -1023,11 +1026,7 @@ impl Btf {
 
     /// The string section's bytes.
     pub(crate) fn string_section(&self) -> Option<&[u8]> {
-        let r = |o| self.endian.read_u32(&self.raw, o);
-        let hdr_len = r(4)? as usize;
-        let start = hdr_len.checked_add(r(16)? as usize)?;
-        let end = start.checked_add(r(20)? as usize)?;
-        self.raw.get(start..end)
+        self.raw.get(self.strings.clone())
     }
 
     /// The strings section, for `.BTF.ext` names.
