@@ -24,10 +24,11 @@ use crate::verifier::{self, Attempt, LogGrowth, LogLimits, VerifierError};
 /// the system): the parsed object, which holds the programs' names, sections and licenses and
 /// the BTF that gives the source locations of verifier errors, and the fd of that BTF when the
 /// kernel accepted it (for `func_info` and `line_info`). Sharing the object spares copies of
-/// all of these per load.
+/// all of these per load. The object's maps hold the spec too, as their templates
+/// ([`bpf_maps::KernelMap::create_in_object`]).
 #[derive(Debug)]
 pub(crate) struct LoadedObject {
-    pub(crate) spec: ObjectSpec,
+    pub(crate) spec: Arc<ObjectSpec>,
     pub(crate) btf_fd: Option<OwnedFd>,
 }
 
@@ -109,8 +110,7 @@ pub struct KernelProgram {
     kernel_version: Option<u32>,
     prog_flags: u32,
     insns: Vec<bpf_insn>,
-    func_info: Vec<FuncInfo>,
-    line_info: Vec<LineInfo>,
+    records: BtfRecords,
     log_limits: LogLimits,
     slots: Vec<ProgramSlot>,
     fd: Option<OwnedFd>,
@@ -157,6 +157,26 @@ impl Origin {
             Origin::Own { .. } => None,
         }
     }
+}
+
+/// Where a program finds its BTF func_info and line_info records.
+#[derive(Debug)]
+enum BtfRecords {
+    /// Its own: a linked program's (or none).
+    Own {
+        func_info: Vec<FuncInfo>,
+        line_info: Vec<LineInfo>,
+    },
+    /// Its function's, in the object ([`Origin::Object`]): a program that is its function alone
+    /// ([`ProgramSpec::relocate_alone`]) has that function's records, indexed as its instructions are.
+    Function,
+}
+
+impl BtfRecords {
+    const NONE: BtfRecords = BtfRecords::Own {
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+    };
 }
 
 impl fmt::Debug for Origin {
@@ -212,8 +232,7 @@ impl KernelProgram {
             kernel_version: None,
             prog_flags: 0,
             insns,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
+            records: BtfRecords::NONE,
             log_limits: LogLimits::default(),
             slots: Vec::new(),
             fd: None,
@@ -255,21 +274,56 @@ impl KernelProgram {
         linked: LinkedProgram,
         log_limits: LogLimits,
     ) -> Result<Self, ProgramError> {
-        if linked.endianness != Endianness::host() {
-            return Err(ProgramError::Invalid {
-                program: spec.name.clone(),
-                reason: format!(
-                    "the object is {:?}-endian, this machine is not",
-                    linked.endianness
-                ),
-            });
-        }
+        check_endianness(spec, linked.endianness)?;
         // Converted in place: the linked instructions' buffer becomes the program's.
         let insns = linked
             .instructions
             .into_iter()
             .map(|i| i.to_bpf_insn())
             .collect();
+        // The records are of no use without the object's BTF.
+        let records = if object.spec.btf.is_some() {
+            BtfRecords::Own {
+                func_info: linked.func_info,
+                line_info: linked.line_info,
+            }
+        } else {
+            BtfRecords::NONE
+        };
+        Ok(KernelProgram::of_object(
+            object, index, spec, insns, records, log_limits,
+        ))
+    }
+
+    /// Program `index` of `object`, `spec`, that is its function alone, from the instructions
+    /// [`ProgramSpec::relocate_alone`] made.
+    pub(crate) fn from_alone(
+        object: &Arc<LoadedObject>,
+        index: usize,
+        spec: &ProgramSpec,
+        insns: Vec<bpf_insn>,
+        log_limits: LogLimits,
+    ) -> Result<Self, ProgramError> {
+        check_endianness(spec, object.spec.endianness)?;
+        let records = if object.spec.btf.is_some() {
+            BtfRecords::Function
+        } else {
+            BtfRecords::NONE
+        };
+        Ok(KernelProgram::of_object(
+            object, index, spec, insns, records, log_limits,
+        ))
+    }
+
+    /// Program `index` of `object`, `spec`, of these relocated instructions and records.
+    fn of_object(
+        object: &Arc<LoadedObject>,
+        index: usize,
+        spec: &ProgramSpec,
+        insns: Vec<bpf_insn>,
+        records: BtfRecords,
+        log_limits: LogLimits,
+    ) -> Self {
         let origin = Origin::Object {
             object: Arc::clone(object),
             index,
@@ -285,13 +339,25 @@ impl KernelProgram {
         if spec.xdp_frags {
             p.prog_flags |= uapi::BPF_F_XDP_HAS_FRAGS;
         }
-        // The records are of no use without the object's BTF.
-        if object.spec.btf.is_some() {
-            p.func_info = linked.func_info;
-            p.line_info = linked.line_info;
-        }
+        p.records = records;
         p.log_limits = log_limits;
-        Ok(p)
+        p
+    }
+
+    /// The program's BTF func_info records.
+    fn func_info(&self) -> &[FuncInfo] {
+        match &self.records {
+            BtfRecords::Own { func_info, .. } => func_info,
+            BtfRecords::Function => self.origin.spec().map_or(&[], |p| &p.function.func_info),
+        }
+    }
+
+    /// The program's BTF line_info records.
+    fn line_info(&self) -> &[LineInfo] {
+        match &self.records {
+            BtfRecords::Own { line_info, .. } => line_info,
+            BtfRecords::Function => self.origin.spec().map_or(&[], |p| &p.function.line_info),
+        }
     }
 
     /// A program already in the kernel, from its fd; its name and type come from the kernel.
@@ -509,16 +575,19 @@ impl KernelProgram {
                 .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
         }
         let btf_fd = self.origin.object().and_then(|o| o.btf_fd.as_ref());
-        let has_btf = btf_fd.is_some() && !(self.func_info.is_empty() && self.line_info.is_empty());
-        // Encoded once for every attempt.
-        let records = if has_btf {
-            encode_records(&self.func_info, &self.line_info)
+        let (func_info, line_info) = (self.func_info(), self.line_info());
+        let has_btf = btf_fd.is_some() && !(func_info.is_empty() && line_info.is_empty());
+        // Encoded once for every attempt, on the stack when they fit, as most programs' do.
+        let mut stack = [0u32; STACK_RECORD_WORDS];
+        let mut heap = Vec::new();
+        let words = if has_btf {
+            encode_records(func_info, line_info, &mut stack, &mut heap)
         } else {
-            Vec::new()
+            &mut []
         };
-        let records: &[u8] = bytemuck::cast_slice(&records);
+        let records: &[u8] = bytemuck::cast_slice(words);
         let (func_info, line_info) =
-            records.split_at(records.len().min(self.func_info.len() * FUNC_INFO_SIZE));
+            records.split_at(records.len().min(func_info.len() * FUNC_INFO_SIZE));
         let records = Records {
             func_info,
             line_info,
@@ -569,7 +638,7 @@ impl KernelProgram {
             };
         }
         let raw = self.origin.object().map_or(&[][..], LoadedObject::btf_raw);
-        let line_info = &self.line_info;
+        let line_info = self.line_info();
         let v = VerifierError::new(
             self.name().to_string(),
             f.source,
@@ -765,6 +834,17 @@ impl KernelProgram {
     }
 }
 
+/// The error of a program whose instructions are not in the host's byte order.
+fn check_endianness(spec: &ProgramSpec, endianness: Endianness) -> Result<(), ProgramError> {
+    if endianness == Endianness::host() {
+        return Ok(());
+    }
+    Err(ProgramError::Invalid {
+        program: spec.name.clone(),
+        reason: format!("the object is {endianness:?}-endian, this machine is not"),
+    })
+}
+
 const FUNC_INFO_SIZE: usize = 8;
 const LINE_INFO_SIZE: usize = 16;
 
@@ -775,18 +855,33 @@ struct Records<'a> {
     line_info: &'a [u8],
 }
 
+/// Words of encoded records [`encode_records`] writes on the stack (512 bytes: a program of
+/// about 30 lines of source).
+const STACK_RECORD_WORDS: usize = 128;
+
 /// `struct bpf_func_info` records, then `struct bpf_line_info` records, as words in the
 /// host's byte order, in one buffer: the first `func_info.len() * FUNC_INFO_SIZE` bytes are the
-/// func_info.
-fn encode_records(func_info: &[FuncInfo], line_info: &[LineInfo]) -> Vec<u32> {
-    let mut words = Vec::with_capacity(
-        (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4,
-    );
-    for r in func_info {
-        words.extend_from_slice(&[r.insn as u32, r.type_id]);
+/// func_info. Written in `stack` when they fit, so a load makes no copy of them on the heap;
+/// in `heap` otherwise.
+fn encode_records<'b>(
+    func_info: &[FuncInfo],
+    line_info: &[LineInfo],
+    stack: &'b mut [u32; STACK_RECORD_WORDS],
+    heap: &'b mut Vec<u32>,
+) -> &'b mut [u32] {
+    let len = (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4;
+    let words = if len <= STACK_RECORD_WORDS {
+        &mut stack[..len]
+    } else {
+        *heap = vec![0; len];
+        &mut heap[..]
+    };
+    let (funcs, lines) = words.split_at_mut(func_info.len() * FUNC_INFO_SIZE / 4);
+    for (w, r) in funcs.chunks_exact_mut(FUNC_INFO_SIZE / 4).zip(func_info) {
+        w.copy_from_slice(&[r.insn as u32, r.type_id]);
     }
-    for r in line_info {
-        words.extend_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
+    for (w, r) in lines.chunks_exact_mut(LINE_INFO_SIZE / 4).zip(line_info) {
+        w.copy_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
     }
     words
 }
@@ -873,23 +968,33 @@ mod tests {
 
     #[test]
     fn records_encode_in_host_order() {
-        let r = encode_records(
-            &[FuncInfo {
-                insn: 3,
-                type_id: 9,
-            }],
-            &[LineInfo {
-                insn: 1,
-                file_name_off: 2,
-                line_off: 3,
-                line_col: 4,
-            }],
-        );
-        let bytes: &[u8] = bytemuck::cast_slice(&r);
+        let func = FuncInfo {
+            insn: 3,
+            type_id: 9,
+        };
+        let line = |i: usize| LineInfo {
+            insn: i,
+            file_name_off: 2,
+            line_off: 3,
+            line_col: 4,
+        };
+        let (mut stack, mut heap) = ([0; STACK_RECORD_WORDS], Vec::new());
+        let r = encode_records(&[func], &[line(1)], &mut stack, &mut heap);
+        let bytes: &[u8] = bytemuck::cast_slice(r);
         assert_eq!(bytes.len(), FUNC_INFO_SIZE + LINE_INFO_SIZE);
         let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!((word(0), word(1)), (3, 9));
         assert_eq!((word(2), word(3), word(4), word(5)), (1, 2, 3, 4));
+
+        // Past the stack buffer: the same words, on the heap.
+        let lines: Vec<LineInfo> = (0..STACK_RECORD_WORDS).map(line).collect();
+        let r = encode_records(&[func], &lines, &mut stack, &mut heap).to_vec();
+        assert_eq!(r.len(), 2 + 4 * lines.len());
+        assert_eq!(heap.len(), r.len());
+        assert_eq!(&r[..2], &[3, 9]);
+        for (i, w) in r[2..].chunks(4).enumerate() {
+            assert_eq!(w, &[i as u32, 2, 3, 4]);
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use bpf_elf::{ElfError, Endianness, ExternKind, ObjectSpec, Pinning, SlotValue};
+use bpf_elf::btf::BtfKind;
+use bpf_elf::{ElfError, Endianness, ExternKind, ObjectSpec, Pinning, ProgramSpec, SlotValue};
 use bpf_maps::{CreateOptions, KernelMap, Map, MapError, PinPolicy};
 use bpf_sys::SysError;
 
@@ -194,10 +195,19 @@ impl KernelSystem {
 
     /// Loads a parsed (and possibly edited: map sizes, [`globals::set_spec_global`]) object.
     pub fn from_spec(mut spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
-        let kconfig_error = add_kconfig_map(&mut spec);
-        let btf_fd = load_btf(&spec, options);
-        // Shared with the programs, which read their names and BTF there.
-        let object = Arc::new(LoadedObject { spec, btf_fd });
+        let externs = ExternSections::of(&spec);
+        let kconfig_error = if externs.kconfig {
+            add_kconfig_map(&mut spec)
+        } else {
+            None
+        };
+        let btf_fd = load_btf(&spec, options, externs);
+        // Shared with the programs, which read their names and BTF there, and with the maps,
+        // whose templates are there.
+        let object = Arc::new(LoadedObject {
+            spec: Arc::new(spec),
+            btf_fd,
+        });
         let spec = &object.spec;
         let btf_fd = object.btf_fd.as_ref().map(|f| f.as_fd());
         let mut partial = Partial {
@@ -220,12 +230,14 @@ impl KernelSystem {
             btf: btf_fd,
             defer_freeze: true,
         };
-        for m in &spec.maps {
+        for (index, m) in spec.maps.iter().enumerate() {
             let pin = bpf_maps::create::pin_path(m, &options.pin_root);
             let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
-            let map = KernelMap::create(m, &opts).map_err(|source| LoadError::Map {
-                map: m.name.clone(),
-                source: Box::new(source),
+            let map = KernelMap::create_in_object(spec, index, &opts).map_err(|source| {
+                LoadError::Map {
+                    map: m.name.clone(),
+                    source: Box::new(source),
+                }
             })?;
             let reused = existed && options.pin_policy == PinPolicy::Reuse;
             if let (Some(p), false) = (map.pin_path(), existed) {
@@ -279,32 +291,22 @@ impl KernelSystem {
         let mut programs = Vec::with_capacity(spec.programs.len());
         let mut core_target = CoreTarget::new(options.core_btf.clone());
         for (index, p) in spec.programs.iter().enumerate() {
-            let prepared = spec.link(&p.name).and_then(|mut linked| {
-                let core = core_target.apply(spec.btf.as_ref(), &mut linked)?;
-                if let Some((symbol, reason)) = &kconfig_error {
-                    if linked.externs.iter().any(|e| e.kind == ExternKind::Kconfig) {
-                        return Err(ElfError::UnresolvedExtern {
-                            program: p.name.clone(),
-                            symbol: symbol.clone(),
-                            reason: reason.clone(),
-                        });
-                    }
-                }
-                core_target.resolve_externs(spec, &mut linked)?;
-                linked.relocate(fd_of).map(|()| (linked, core))
-            });
-            let mut program = match prepared {
-                Ok((linked, core)) => {
-                    let mut program =
-                        KernelProgram::from_linked(&object, index, p, linked, options.log)
-                            .map_err(|source| LoadError::Program {
-                                program: p.name.clone(),
-                                source,
-                            })?;
-                    program.set_core_report(core);
-                    program
-                }
-                Err(e) => KernelProgram::unavailable(&object, index, p, e),
+            let mut program = match p.relocate_alone(fd_of) {
+                Some(Ok(insns)) => KernelProgram::from_alone(&object, index, p, insns, options.log)
+                    .map_err(|source| LoadError::Program {
+                        program: p.name.clone(),
+                        source,
+                    })?,
+                Some(Err(e)) => KernelProgram::unavailable(&object, index, p, e),
+                None => link_program(
+                    &object,
+                    index,
+                    p,
+                    &mut core_target,
+                    kconfig_error.as_ref(),
+                    fd_of,
+                    options.log,
+                )?,
             };
             program.set_freezes(freezes.clone());
             programs.push(program);
@@ -474,6 +476,49 @@ impl KernelSystem {
     }
 }
 
+/// Program `index` of `object`, `p`, linked with its subprograms, its CO-RE relocations and
+/// externs resolved, relocated against the maps' fds (`fd_of`); unavailable when one of these
+/// steps fails (`kconfig_error`: why the `.kconfig` map could not be made).
+fn link_program(
+    object: &Arc<LoadedObject>,
+    index: usize,
+    p: &ProgramSpec,
+    core_target: &mut CoreTarget,
+    kconfig_error: Option<&(String, String)>,
+    fd_of: impl Fn(&str) -> Option<i32>,
+    log: LogLimits,
+) -> Result<KernelProgram, LoadError> {
+    let spec = &object.spec;
+    let prepared = p.link(spec).and_then(|mut linked| {
+        let core = core_target.apply(spec.btf.as_ref(), &mut linked)?;
+        if let Some((symbol, reason)) = kconfig_error {
+            if linked.externs.iter().any(|e| e.kind == ExternKind::Kconfig) {
+                return Err(ElfError::UnresolvedExtern {
+                    program: p.name.clone(),
+                    symbol: symbol.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        core_target.resolve_externs(spec, &mut linked)?;
+        linked.relocate(fd_of).map(|()| (linked, core))
+    });
+    Ok(match prepared {
+        Ok((linked, core)) => {
+            let mut program =
+                KernelProgram::from_linked(object, index, p, linked, log).map_err(|source| {
+                    LoadError::Program {
+                        program: p.name.clone(),
+                        source,
+                    }
+                })?;
+            program.set_core_report(core);
+            program
+        }
+        Err(e) => KernelProgram::unavailable(object, index, p, e),
+    })
+}
+
 fn read_value(map: &KernelMap, var: &str) -> Result<Vec<u8>, GlobalError> {
     let mut value = vec![0u8; map.value_len()];
     map.lookup_elem(&slot_key(map, 0), &mut value, 0)
@@ -492,6 +537,30 @@ fn slot_key(map: &dyn Map, index: u32) -> Vec<u8> {
     let n = key.len().min(4);
     key[..n].copy_from_slice(&bytes[..n]);
     key
+}
+
+/// Which of the BTF sections of extern variables (`.kconfig`, `.ksyms`) an object has, looked
+/// for once per load. Most objects have neither: then there is no `.kconfig` map to make and
+/// the BTF goes to the kernel as it is, which [`ObjectSpec::kconfig_map`] and
+/// [`ObjectSpec::btf_for_kernel`] would find only after looking for these sections again.
+#[derive(Debug, Clone, Copy)]
+struct ExternSections {
+    kconfig: bool,
+    ksyms: bool,
+}
+
+impl ExternSections {
+    fn of(spec: &ObjectSpec) -> Self {
+        let has = |name| {
+            spec.btf
+                .as_ref()
+                .is_some_and(|b| b.find(BtfKind::DataSec, name).is_some())
+        };
+        ExternSections {
+            kconfig: has(bpf_elf::core::KCONFIG_MAP),
+            ksyms: has(".ksyms"),
+        }
+    }
 }
 
 /// Adds the `.kconfig` map (libbpf's) when the object has `.kconfig` externs; returns why it
@@ -527,14 +596,19 @@ fn dup_error(map: &str, e: std::io::Error) -> LoadError {
 }
 
 /// The object's BTF in the kernel: loaded when asked for and the kernel takes it.
-fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<OwnedFd> {
+fn load_btf(spec: &ObjectSpec, options: &LoadOptions, externs: ExternSections) -> Option<OwnedFd> {
     let btf = spec.btf.as_ref()?;
     if !options.btf || spec.endianness != Endianness::host() {
         return None;
     }
     // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
     // Borrowed when nothing is rewritten: a clone would copy every parsed type.
-    let for_kernel = match spec.btf_for_kernel() {
+    let rewritten = if externs.kconfig || externs.ksyms {
+        spec.btf_for_kernel()
+    } else {
+        Ok(None)
+    };
+    let for_kernel = match rewritten {
         Ok(Some(b)) => std::borrow::Cow::Owned(b),
         Ok(None) => std::borrow::Cow::Borrowed(btf),
         Err(e) => {

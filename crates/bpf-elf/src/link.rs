@@ -75,7 +75,95 @@ pub struct LinkedProgram {
     pub endianness: Endianness,
 }
 
+/// What relocating the map reference at `insn` (to `map`, of `kind`) writes: the first
+/// instruction's `src` and `imm` (the fd), and the second one's `imm` (the offset in the value);
+/// or why it cannot: the map has no fd, or `insn` is not an `ld_imm64` within `insns`.
+fn map_patch(
+    program: &str,
+    insns: &[Instruction],
+    insn: usize,
+    map: &str,
+    kind: MapReferenceKind,
+    map_fd: impl Fn(&str) -> Option<i32>,
+) -> Result<(u8, i32, i32)> {
+    let fd = map_fd(map).ok_or_else(|| ElfError::MissingMapFd {
+        program: program.to_string(),
+        map: map.to_string(),
+    })?;
+    let not_ld = |opcode| ElfError::NotLoadImm64 {
+        program: program.to_string(),
+        insn,
+        opcode,
+    };
+    let first = insns.get(insn).ok_or_else(|| not_ld(0))?;
+    if !first.is_ld_imm64() || insn + 1 >= insns.len() {
+        return Err(not_ld(first.code));
+    }
+    Ok(match kind {
+        MapReferenceKind::Fd => (uapi::BPF_PSEUDO_MAP_FD as u8, fd, 0),
+        MapReferenceKind::Value { offset } => (uapi::BPF_PSEUDO_MAP_VALUE as u8, fd, offset as i32),
+    })
+}
+
 impl ProgramSpec {
+    /// The program's instructions relocated against map fds (`map_fd`, as
+    /// [`LinkedProgram::relocate`] takes it), in the form `BPF_PROG_LOAD` takes, when the
+    /// program is its function alone: it calls no other function, takes no function's address,
+    /// uses no extern and has no CO-RE relocation, and its func_info and line_info records are
+    /// in instruction order (they are then the linked program's records as they are, in
+    /// `self.function`). `None` for any other program: link it ([`ProgramSpec::link`]).
+    ///
+    /// The same instructions and the same errors as linking and relocating, without the
+    /// copies linking makes (the loader's path for most programs).
+    pub fn relocate_alone(
+        &self,
+        map_fd: impl Fn(&str) -> Option<i32>,
+    ) -> Option<Result<Vec<bpf_sys::uapi::bpf_insn>>> {
+        let f = &self.function;
+        let alone = f.core_relocations.is_empty()
+            && f.func_info.is_sorted_by_key(|r| r.insn)
+            && f.line_info.is_sorted_by_key(|r| r.insn)
+            && f.relocations
+                .iter()
+                .all(|r| matches!(r.target, Reference::Map { .. } | Reference::MapValue { .. }));
+        alone.then(|| self.relocate_function(map_fd))
+    }
+
+    /// [`ProgramSpec::relocate_alone`] of a program known to be alone, with
+    /// [`LinkedProgram::relocate`]'s checks in its order.
+    fn relocate_function(
+        &self,
+        map_fd: impl Fn(&str) -> Option<i32>,
+    ) -> Result<Vec<bpf_sys::uapi::bpf_insn>> {
+        let source = &self.function.instructions;
+        if i32::try_from(source.len()).is_err() {
+            return Err(ElfError::ProgramTooLarge {
+                program: self.name.clone(),
+                insns: source.len(),
+            });
+        }
+        let mut insns: Vec<_> = source.iter().map(Instruction::to_bpf_insn).collect();
+        for r in &self.function.relocations {
+            let (map, kind) = match &r.target {
+                Reference::Map { map } => (map, MapReferenceKind::Fd),
+                Reference::MapValue { map, offset } => {
+                    (map, MapReferenceKind::Value { offset: *offset })
+                }
+                // Not alone: not called for such a program.
+                _ => continue,
+            };
+            let (src, fd, offset) = map_patch(&self.name, source, r.insn, map, kind, &map_fd)?;
+            if let Some(i) = insns.get_mut(r.insn) {
+                i.set_src_reg(src);
+                i.imm = fd;
+            }
+            if let Some(i) = insns.get_mut(r.insn + 1) {
+                i.imm = offset;
+            }
+        }
+        Ok(insns)
+    }
+
     /// Links the program with the subprograms it uses, from `obj` (the object it came from).
     ///
     /// Pure: no map fds are needed. Fails only when a call names a function `obj` does not have.
@@ -250,29 +338,16 @@ impl LinkedProgram {
             });
         }
         for r in &self.map_references {
-            let fd = map_fd(&r.map).ok_or_else(|| ElfError::MissingMapFd {
-                program: self.name.clone(),
-                map: r.map.clone(),
-            })?;
-            let not_ld = |opcode| ElfError::NotLoadImm64 {
-                program: self.name.clone(),
-                insn: r.insn,
-                opcode,
-            };
-            let first = self
-                .instructions
-                .get(r.insn)
-                .copied()
-                .ok_or_else(|| not_ld(0))?;
-            if !first.is_ld_imm64() || r.insn + 1 >= self.instructions.len() {
-                return Err(not_ld(first.code));
-            }
-            let (src, offset) = match r.kind {
-                MapReferenceKind::Fd => (uapi::BPF_PSEUDO_MAP_FD, 0),
-                MapReferenceKind::Value { offset } => (uapi::BPF_PSEUDO_MAP_VALUE, offset as i32),
-            };
+            let (src, fd, offset) = map_patch(
+                &self.name,
+                &self.instructions,
+                r.insn,
+                &r.map,
+                r.kind,
+                &map_fd,
+            )?;
             if let Some(i) = self.instructions.get_mut(r.insn) {
-                i.src = src as u8;
+                i.src = src;
                 i.imm = fd;
             }
             if let Some(i) = self.instructions.get_mut(r.insn + 1) {

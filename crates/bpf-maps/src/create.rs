@@ -23,13 +23,14 @@ use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use bpf_elf::{MapSpec, Pinning};
+use bpf_elf::{MapSpec, ObjectSpec, Pinning};
 use bpf_sys::map::{MapCreateAttr, MapFd};
 use bpf_sys::{uapi, MapType};
 
 use crate::error::{FieldDiff, MapError, EINVAL};
-use crate::map::{Map, MapInfo};
+use crate::map::{Map, MapInfo, Template};
 use crate::KernelMap;
 
 /// Where by-name pins go unless told otherwise.
@@ -111,45 +112,86 @@ fn is_fd_value(t: MapType) -> bool {
 /// goebpf's create-time normalisation (see the [module docs](self)), reading the possible CPUs
 /// only for a perf event array without `max_entries`.
 pub fn normalize(spec: &MapSpec) -> Result<MapSpec, MapError> {
-    let cpus = if spec.map_type == MapType::PerfEventArray && spec.max_entries == 0 {
+    normalize_with(spec, possible_cpus_for(spec)?)
+}
+
+/// The possible CPUs, when normalising `spec` needs them (1 otherwise: nothing is read).
+fn possible_cpus_for(spec: &MapSpec) -> Result<usize, MapError> {
+    if spec.map_type == MapType::PerfEventArray && spec.max_entries == 0 {
         bpf_sys::cpu::num_possible_cpus().map_err(|e| MapError::Io {
             op: "read possible CPUs",
             path: bpf_sys::cpu::POSSIBLE_PATH.into(),
             source: io::Error::other(e),
-        })?
+        })
     } else {
-        1
-    };
-    normalize_with(spec, cpus)
+        Ok(1)
+    }
 }
 
 /// [`normalize`] with the number of possible CPUs given (pure).
 pub fn normalize_with(spec: &MapSpec, possible_cpus: usize) -> Result<MapSpec, MapError> {
+    let shape = Shape::normalized(spec, possible_cpus)?;
     let mut n = spec.clone();
-    if is_fd_value(n.map_type) {
-        n.value_size = 4;
-    }
-    if is_array(n.map_type) {
-        if n.key_size > 4 {
-            return Err(MapError::InvalidSpec {
-                map: n.name,
-                reason: format!("key size {} of an array must be 4 bytes", spec.key_size),
-            });
-        }
-        if n.key_size == 0 {
-            n.key_size = 4;
-        }
-    }
-    if n.map_type == MapType::LpmTrie {
-        n.flags |= uapi::BPF_F_NO_PREALLOC;
-    }
-    if n.map_type == MapType::PerfEventArray && n.max_entries == 0 {
-        n.max_entries = possible_cpus as u32;
-    }
-    if n.numa_node.is_some() {
-        n.flags |= uapi::BPF_F_NUMA_NODE;
-    }
+    shape.apply(&mut n);
     Ok(n)
+}
+
+/// The fields of a spec that normalisation may change. Computed apart from the spec, so that
+/// a spec normalisation leaves as it is need not be copied ([`KernelMap::create_in_object`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+}
+
+impl Shape {
+    fn of(spec: &MapSpec) -> Shape {
+        Shape {
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            flags: spec.flags,
+        }
+    }
+
+    /// `spec`'s fields once normalised.
+    fn normalized(spec: &MapSpec, possible_cpus: usize) -> Result<Shape, MapError> {
+        let mut n = Shape::of(spec);
+        let t = spec.map_type;
+        if is_fd_value(t) {
+            n.value_size = 4;
+        }
+        if is_array(t) {
+            if n.key_size > 4 {
+                return Err(MapError::InvalidSpec {
+                    map: spec.name.clone(),
+                    reason: format!("key size {} of an array must be 4 bytes", spec.key_size),
+                });
+            }
+            if n.key_size == 0 {
+                n.key_size = 4;
+            }
+        }
+        if t == MapType::LpmTrie {
+            n.flags |= uapi::BPF_F_NO_PREALLOC;
+        }
+        if t == MapType::PerfEventArray && n.max_entries == 0 {
+            n.max_entries = possible_cpus as u32;
+        }
+        if spec.numa_node.is_some() {
+            n.flags |= uapi::BPF_F_NUMA_NODE;
+        }
+        Ok(n)
+    }
+
+    fn apply(self, spec: &mut MapSpec) {
+        spec.key_size = self.key_size;
+        spec.value_size = self.value_size;
+        spec.max_entries = self.max_entries;
+        spec.flags = self.flags;
+    }
 }
 
 /// The kernel's copy of a map name: 15 bytes of `[A-Za-z0-9_.]`, other bytes as `_`.
@@ -316,36 +358,72 @@ impl KernelMap {
     /// # Ok::<(), bpf_maps::MapError>(())
     /// ```
     pub fn create(spec: &MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
-        let spec = normalize(spec)?;
-        let Some(path) = pin_path(&spec, &opts.pin_root) else {
-            return create_unpinned(spec, opts);
+        create_normalized(Template::Own(Box::new(normalize(spec)?)), opts)
+    }
+
+    /// Creates map `index` of `object` as [`KernelMap::create`] creates its spec, but shares
+    /// the object rather than copying the spec when normalisation leaves it as it is (the
+    /// loader's way: a loaded object's maps and programs all hold the one parsed object).
+    /// [`KernelMap::template`] is the normalised spec either way.
+    ///
+    /// An index past the object's maps is [`MapError::InvalidSpec`].
+    pub fn create_in_object(
+        object: &Arc<ObjectSpec>,
+        index: usize,
+        opts: &CreateOptions<'_>,
+    ) -> Result<KernelMap, MapError> {
+        let spec = object
+            .maps
+            .get(index)
+            .ok_or_else(|| MapError::InvalidSpec {
+                map: String::new(),
+                reason: format!("the object has {} maps, no map {index}", object.maps.len()),
+            })?;
+        let shape = Shape::normalized(spec, possible_cpus_for(spec)?)?;
+        let template = if shape == Shape::of(spec) {
+            Template::Object {
+                object: Arc::clone(object),
+                index,
+            }
+        } else {
+            let mut own = Box::new(spec.clone());
+            shape.apply(&mut own);
+            Template::Own(own)
         };
-        let exists = path.symlink_metadata().is_ok();
-        match (exists, opts.pin_policy) {
-            (true, PinPolicy::Fail) => Err(MapError::PinExists {
-                map: spec.name,
-                path,
-            }),
-            (true, PinPolicy::Reuse) => reuse(spec, path),
-            (true, PinPolicy::Replace) => {
-                prepare_pin_dir(&spec.name, &path)?;
-                let mut map = create_unpinned(spec, opts)?;
-                std::fs::remove_file(&path).map_err(io_err("unpin", &path))?;
-                map.pin(&path)?;
-                Ok(map)
-            }
-            (false, _) => {
-                // Refuse a path off bpffs before creating anything.
-                prepare_pin_dir(&spec.name, &path)?;
-                let mut map = create_unpinned(spec, opts)?;
-                map.pin(&path)?;
-                Ok(map)
-            }
+        create_normalized(template, opts)
+    }
+}
+
+/// [`KernelMap::create`] of a normalised spec.
+fn create_normalized(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
+    let Some(path) = pin_path(&spec, &opts.pin_root) else {
+        return create_unpinned(spec, opts);
+    };
+    let exists = path.symlink_metadata().is_ok();
+    match (exists, opts.pin_policy) {
+        (true, PinPolicy::Fail) => Err(MapError::PinExists {
+            map: spec.name.clone(),
+            path,
+        }),
+        (true, PinPolicy::Reuse) => reuse(spec, path),
+        (true, PinPolicy::Replace) => {
+            prepare_pin_dir(&spec.name, &path)?;
+            let mut map = create_unpinned(spec, opts)?;
+            std::fs::remove_file(&path).map_err(io_err("unpin", &path))?;
+            map.pin(&path)?;
+            Ok(map)
+        }
+        (false, _) => {
+            // Refuse a path off bpffs before creating anything.
+            prepare_pin_dir(&spec.name, &path)?;
+            let mut map = create_unpinned(spec, opts)?;
+            map.pin(&path)?;
+            Ok(map)
         }
     }
 }
 
-fn reuse(spec: MapSpec, path: PathBuf) -> Result<KernelMap, MapError> {
+fn reuse(spec: Template, path: PathBuf) -> Result<KernelMap, MapError> {
     let fd = bpf_sys::obj::get(&path, 0).map_err(|source| MapError::Pin {
         op: "open pinned",
         map: spec.name.clone(),
@@ -363,7 +441,7 @@ fn reuse(spec: MapSpec, path: PathBuf) -> Result<KernelMap, MapError> {
     let differences = compatibility(&spec, &info);
     if !differences.is_empty() {
         return Err(MapError::Incompatible {
-            map: spec.name,
+            map: spec.name.clone(),
             path,
             differences,
         });
@@ -372,7 +450,7 @@ fn reuse(spec: MapSpec, path: PathBuf) -> Result<KernelMap, MapError> {
     Ok(map)
 }
 
-fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
+fn create_unpinned(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
     // A temporary inner map from the template when the caller gave none.
     let temp_inner = match (&spec.inner_map, opts.inner_map) {
         (Some(inner), None) if spec.is_map_of_maps() => {
@@ -389,14 +467,14 @@ fn create_unpinned(spec: MapSpec, opts: &CreateOptions<'_>) -> Result<KernelMap,
                 btf: None,
                 defer_freeze: false,
             };
-            Some(create_unpinned(inner, &opts)?)
+            Some(create_unpinned(Template::Own(Box::new(inner)), &opts)?)
         }
         _ => None,
     };
     let inner_fd = opts.inner_map.or(temp_inner.as_ref().map(|m| m.as_fd()));
     if spec.is_map_of_maps() && inner_fd.is_none() {
         return Err(MapError::InvalidSpec {
-            map: spec.name,
+            map: spec.name.clone(),
             reason: "a map of maps needs an inner map or template".into(),
         });
     }
@@ -508,6 +586,35 @@ mod tests {
             normalize_with(&numa, 1).unwrap().flags,
             uapi::BPF_F_NUMA_NODE
         );
+    }
+
+    #[test]
+    fn a_spec_is_kept_as_it_is_exactly_when_normalising_changes_nothing() {
+        let mut specs = vec![
+            spec(MapType::Hash, 4, 8),
+            spec(MapType::Array, 4, 8),
+            spec(MapType::Array, 0, 8),
+            spec(MapType::ProgArray, 4, 4),
+            spec(MapType::ProgArray, 4, 0),
+            spec(MapType::LpmTrie, 8, 8),
+            spec(MapType::PerfEventArray, 4, 4),
+        ];
+        let mut lpm = spec(MapType::LpmTrie, 8, 8);
+        lpm.flags = uapi::BPF_F_NO_PREALLOC;
+        specs.push(lpm);
+        let mut perf = spec(MapType::PerfEventArray, 4, 4);
+        perf.max_entries = 0;
+        specs.push(perf);
+        let mut kept = 0;
+        for s in &specs {
+            let n = normalize_with(s, 4).unwrap();
+            let unchanged = Shape::normalized(s, 4).unwrap() == Shape::of(s);
+            assert_eq!(unchanged, n == *s, "{s:?}");
+            kept += usize::from(unchanged);
+            // A normalised spec is kept.
+            assert_eq!(Shape::normalized(&n, 4).unwrap(), Shape::of(&n));
+        }
+        assert_eq!(kept, 5);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use bpf_elf::MapSpec;
+use bpf_elf::{MapSpec, ObjectSpec};
 use bpf_sys::map::{MapFd, MapLayout};
 use bpf_sys::{uapi, MapType, SysError};
 
@@ -547,7 +547,50 @@ pub struct KernelMap {
     pub(crate) pinned: Option<PathBuf>,
     /// The spec the map was created from, or its shape as the kernel reports it; its `name`
     /// is the map's name ([`Map::name`]).
-    pub(crate) template: MapSpec,
+    pub(crate) template: Template,
+}
+
+/// A [`KernelMap`]'s spec: its own copy, or a map of a parsed object the map shares with the
+/// loader ([`KernelMap::create_in_object`]), when normalisation left that spec as it was. A
+/// loaded object's maps then cost no copy of their spec (names, BTF ids, initial data) and
+/// no freeing of one.
+#[derive(Clone)]
+pub(crate) enum Template {
+    /// Its own spec (boxed: a map handle stays small, and cheap to move, either way).
+    Own(Box<MapSpec>),
+    /// `object.maps[index]`. The object cannot change behind the `Arc`, and the index was
+    /// checked when the map was made, so it stays valid.
+    Object {
+        /// The object.
+        object: std::sync::Arc<ObjectSpec>,
+        /// The map's index in [`ObjectSpec::maps`].
+        index: usize,
+    },
+}
+
+impl Template {
+    /// The spec.
+    pub(crate) fn get(&self) -> &MapSpec {
+        match self {
+            Template::Own(spec) => spec,
+            Template::Object { object, index } => &object.maps[*index],
+        }
+    }
+}
+
+impl std::ops::Deref for Template {
+    type Target = MapSpec;
+
+    fn deref(&self) -> &MapSpec {
+        self.get()
+    }
+}
+
+/// The spec, as a `MapSpec` field printed (not the whole object a shared one lives in).
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
 }
 
 impl KernelMap {
@@ -580,7 +623,10 @@ impl KernelMap {
         })?;
         let (fd, info) = MapFd::with_info(fd).map_err(|source| MapError::Open { what, source })?;
         let mut map = Self::from_map_fd(fd, &info, Some(path.to_path_buf()))?;
-        map.template.pinning = bpf_elf::Pinning::Path(path.to_string_lossy().into_owned());
+        // `from_map_fd` made the template: it is the map's own.
+        if let Template::Own(spec) = &mut map.template {
+            spec.pinning = bpf_elf::Pinning::Path(path.to_string_lossy().into_owned());
+        }
         Ok(map)
     }
 
@@ -611,7 +657,7 @@ impl KernelMap {
             map_type,
             id: info.id.into(),
             pinned,
-            template,
+            template: Template::Own(Box::new(template)),
         })
     }
 
@@ -670,7 +716,7 @@ impl KernelMap {
 
     /// The spec this map was created from (for an opened map: its shape from the kernel).
     pub fn template(&self) -> &MapSpec {
-        &self.template
+        self.template.get()
     }
 
     /// A copy of the map's spec to create another map of the same shape (goebpf's
@@ -678,12 +724,12 @@ impl KernelMap {
     /// and [`PinPolicy::Reuse`](crate::PinPolicy::Reuse) reopens the pinned map, as in goebpf;
     /// [`KernelMap::new_inner`] makes a fresh, unpinned map.
     pub fn clone_template(&self) -> MapSpec {
-        self.template.clone()
+        self.template.get().clone()
     }
 
     /// A new, unpinned map of this map's shape (for storing in a map of maps).
     pub fn new_inner(&self) -> Result<KernelMap, MapError> {
-        let mut spec = self.template.clone();
+        let mut spec = self.template.get().clone();
         spec.pinning = bpf_elf::Pinning::None;
         spec.data = None;
         spec.freeze = false;

@@ -1,6 +1,7 @@
 //! Tests on the objects of `bpf-progs/` (built by `cargo xtask build-bpf`) and on synthetic ELF
 //! files built here for the malformed cases.
 
+mod alone;
 mod malformed;
 mod objects;
 mod props;
