@@ -139,6 +139,7 @@ impl Instruction {
     }
 
     /// The slot as the kernel's `struct bpf_insn` (native byte order).
+    #[inline]
     pub fn to_bpf_insn(&self) -> uapi::bpf_insn {
         let mut insn = uapi::bpf_insn {
             code: self.code,

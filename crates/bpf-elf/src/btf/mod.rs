@@ -830,8 +830,11 @@ impl Btf {
     /// building it.
     fn name_is(&self, off: u32, name: &str) -> bool {
         self.name_bytes(off).is_some_and(|b| {
+            // Only a name that is not UTF-8 reads differently from its bytes (ASCII is).
             b == name.as_bytes()
-                || (std::str::from_utf8(b).is_err() && BtfName::from_bytes(b) == name)
+                || (!b.is_ascii()
+                    && std::str::from_utf8(b).is_err()
+                    && BtfName::from_bytes(b) == name)
         })
     }
 
