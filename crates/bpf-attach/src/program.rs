@@ -567,9 +567,8 @@ impl KernelProgram {
                 "its program type is unknown (set it for this section name)",
             ));
         }
-        let license = CLicense::new(self.license())
-            .ok_or_else(|| invalid("its license contains a NUL byte"))?;
-        let license = license.as_c_str();
+        let license =
+            CString::new(self.license()).map_err(|_| invalid("its license contains a NUL byte"))?;
         for f in &self.freezes {
             f.freeze()
                 .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
@@ -577,15 +576,13 @@ impl KernelProgram {
         let btf_fd = self.origin.object().and_then(|o| o.btf_fd.as_ref());
         let (func_info, line_info) = (self.func_info(), self.line_info());
         let has_btf = btf_fd.is_some() && !(func_info.is_empty() && line_info.is_empty());
-        // Encoded once for every attempt, on the stack when they fit, as most programs' do.
-        let mut stack = [0u32; STACK_RECORD_WORDS];
-        let mut heap = Vec::new();
+        // Encoded once for every attempt.
         let words = if has_btf {
-            encode_records(func_info, line_info, &mut stack, &mut heap)
+            encode_records(func_info, line_info)
         } else {
-            &mut []
+            Vec::new()
         };
-        let records: &[u8] = bytemuck::cast_slice(words);
+        let records: &[u8] = bytemuck::cast_slice(&words);
         let (func_info, line_info) =
             records.split_at(records.len().min(func_info.len() * FUNC_INFO_SIZE));
         let records = Records {
@@ -597,7 +594,7 @@ impl KernelProgram {
             btf: has_btf,
             attach_type: self.expected_attach_type,
         };
-        let mut result = self.load_config(license, records, first);
+        let mut result = self.load_config(&license, records, first);
         let mut used = first;
         if let Err(f) = &result {
             if retry_without_attach_type(f.source.errno(), first.attach_type) {
@@ -605,13 +602,13 @@ impl KernelProgram {
                     attach_type: None,
                     ..first
                 };
-                result = self.load_config(license, records, used);
+                result = self.load_config(&license, records, used);
             }
         }
         if let Err(f) = &result {
             if retry_without_btf(f.source.errno(), used.btf) {
                 let plain = Config { btf: false, ..used };
-                if let Ok(ok) = self.load_config(license, records, plain) {
+                if let Ok(ok) = self.load_config(&license, records, plain) {
                     used = plain;
                     result = Ok(ok);
                 }
@@ -855,72 +852,20 @@ struct Records<'a> {
     line_info: &'a [u8],
 }
 
-/// Words of encoded records [`encode_records`] writes on the stack (512 bytes: a program of
-/// about 30 lines of source).
-const STACK_RECORD_WORDS: usize = 128;
-
 /// `struct bpf_func_info` records, then `struct bpf_line_info` records, as words in the
 /// host's byte order, in one buffer: the first `func_info.len() * FUNC_INFO_SIZE` bytes are the
-/// func_info. Written in `stack` when they fit, so a load makes no copy of them on the heap;
-/// in `heap` otherwise.
-fn encode_records<'b>(
-    func_info: &[FuncInfo],
-    line_info: &[LineInfo],
-    stack: &'b mut [u32; STACK_RECORD_WORDS],
-    heap: &'b mut Vec<u32>,
-) -> &'b mut [u32] {
-    let len = (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4;
-    let words = if len <= STACK_RECORD_WORDS {
-        &mut stack[..len]
-    } else {
-        *heap = vec![0; len];
-        &mut heap[..]
-    };
-    let (funcs, lines) = words.split_at_mut(func_info.len() * FUNC_INFO_SIZE / 4);
-    for (w, r) in funcs.chunks_exact_mut(FUNC_INFO_SIZE / 4).zip(func_info) {
-        w.copy_from_slice(&[r.insn as u32, r.type_id]);
+/// func_info.
+fn encode_records(func_info: &[FuncInfo], line_info: &[LineInfo]) -> Vec<u32> {
+    let mut words = Vec::with_capacity(
+        (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4,
+    );
+    for r in func_info {
+        words.extend_from_slice(&[r.insn as u32, r.type_id]);
     }
-    for (w, r) in lines.chunks_exact_mut(LINE_INFO_SIZE / 4).zip(line_info) {
-        w.copy_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
+    for r in line_info {
+        words.extend_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
     }
     words
-}
-
-/// Bytes of a license [`CLicense`] keeps on the stack, with its NUL.
-const SHORT_LICENSE: usize = 64;
-
-/// A license as the C string `BPF_PROG_LOAD` takes: on the stack when short, as licenses are
-/// (`GPL`, `Dual BSD/GPL`), so a load makes no copy on the heap.
-enum CLicense {
-    Short([u8; SHORT_LICENSE], usize),
-    Long(CString),
-}
-
-impl CLicense {
-    /// `None` when the license has a NUL byte.
-    fn new(license: &str) -> Option<Self> {
-        let bytes = license.as_bytes();
-        if bytes.contains(&0) {
-            return None;
-        }
-        if bytes.len() < SHORT_LICENSE {
-            let mut buf = [0u8; SHORT_LICENSE];
-            buf[..bytes.len()].copy_from_slice(bytes);
-            Some(CLicense::Short(buf, bytes.len() + 1))
-        } else {
-            CString::new(bytes).ok().map(CLicense::Long)
-        }
-    }
-
-    fn as_c_str(&self) -> &CStr {
-        match self {
-            // NUL-terminated without a NUL before: this cannot fail.
-            CLicense::Short(buf, len) => {
-                CStr::from_bytes_with_nul(&buf[..*len]).unwrap_or_default()
-            }
-            CLicense::Long(s) => s,
-        }
-    }
 }
 
 /// The running kernel's `LINUX_VERSION_CODE`, or 0 when the release cannot be read.
@@ -978,19 +923,17 @@ mod tests {
             line_off: 3,
             line_col: 4,
         };
-        let (mut stack, mut heap) = ([0; STACK_RECORD_WORDS], Vec::new());
-        let r = encode_records(&[func], &[line(1)], &mut stack, &mut heap);
-        let bytes: &[u8] = bytemuck::cast_slice(r);
+        let r = encode_records(&[func], &[line(1)]);
+        let bytes: &[u8] = bytemuck::cast_slice(&r);
         assert_eq!(bytes.len(), FUNC_INFO_SIZE + LINE_INFO_SIZE);
         let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!((word(0), word(1)), (3, 9));
         assert_eq!((word(2), word(3), word(4), word(5)), (1, 2, 3, 4));
 
-        // Past the stack buffer: the same words, on the heap.
-        let lines: Vec<LineInfo> = (0..STACK_RECORD_WORDS).map(line).collect();
-        let r = encode_records(&[func], &lines, &mut stack, &mut heap).to_vec();
+        // Many line records: each in its place, after the func_info.
+        let lines: Vec<LineInfo> = (0..200).map(line).collect();
+        let r = encode_records(&[func], &lines);
         assert_eq!(r.len(), 2 + 4 * lines.len());
-        assert_eq!(heap.len(), r.len());
         assert_eq!(&r[..2], &[3, 9]);
         for (i, w) in r[2..].chunks(4).enumerate() {
             assert_eq!(w, &[i as u32, 2, 3, 4]);

@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use bpf_elf::btf::BtfKind;
 use bpf_elf::{ElfError, Endianness, ExternKind, ObjectSpec, Pinning, ProgramSpec, SlotValue};
 use bpf_maps::{CreateOptions, KernelMap, Map, MapError, PinPolicy};
 use bpf_sys::SysError;
@@ -195,13 +194,8 @@ impl KernelSystem {
 
     /// Loads a parsed (and possibly edited: map sizes, [`globals::set_spec_global`]) object.
     pub fn from_spec(mut spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
-        let externs = ExternSections::of(&spec);
-        let kconfig_error = if externs.kconfig {
-            add_kconfig_map(&mut spec)
-        } else {
-            None
-        };
-        let btf_fd = load_btf(&spec, options, externs);
+        let kconfig_error = add_kconfig_map(&mut spec);
+        let btf_fd = load_btf(&spec, options);
         // Shared with the programs, which read their names and BTF there, and with the maps,
         // whose templates are there.
         let object = Arc::new(LoadedObject {
@@ -539,30 +533,6 @@ fn slot_key(map: &dyn Map, index: u32) -> Vec<u8> {
     key
 }
 
-/// Which of the BTF sections of extern variables (`.kconfig`, `.ksyms`) an object has, looked
-/// for once per load. Most objects have neither: then there is no `.kconfig` map to make and
-/// the BTF goes to the kernel as it is, which [`ObjectSpec::kconfig_map`] and
-/// [`ObjectSpec::btf_for_kernel`] would find only after looking for these sections again.
-#[derive(Debug, Clone, Copy)]
-struct ExternSections {
-    kconfig: bool,
-    ksyms: bool,
-}
-
-impl ExternSections {
-    fn of(spec: &ObjectSpec) -> Self {
-        let has = |name| {
-            spec.btf
-                .as_ref()
-                .is_some_and(|b| b.find(BtfKind::DataSec, name).is_some())
-        };
-        ExternSections {
-            kconfig: has(bpf_elf::core::KCONFIG_MAP),
-            ksyms: has(".ksyms"),
-        }
-    }
-}
-
 /// Adds the `.kconfig` map (libbpf's) when the object has `.kconfig` externs; returns why it
 /// could not be filled (extern, reason), which fails the programs that read it.
 fn add_kconfig_map(spec: &mut ObjectSpec) -> Option<(String, String)> {
@@ -596,19 +566,14 @@ fn dup_error(map: &str, e: std::io::Error) -> LoadError {
 }
 
 /// The object's BTF in the kernel: loaded when asked for and the kernel takes it.
-fn load_btf(spec: &ObjectSpec, options: &LoadOptions, externs: ExternSections) -> Option<OwnedFd> {
+fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<OwnedFd> {
     let btf = spec.btf.as_ref()?;
     if !options.btf || spec.endianness != Endianness::host() {
         return None;
     }
     // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
     // Borrowed when nothing is rewritten: a clone would copy every parsed type.
-    let rewritten = if externs.kconfig || externs.ksyms {
-        spec.btf_for_kernel()
-    } else {
-        Ok(None)
-    };
-    let for_kernel = match rewritten {
+    let for_kernel = match spec.btf_for_kernel() {
         Ok(Some(b)) => std::borrow::Cow::Owned(b),
         Ok(None) => std::borrow::Cow::Borrowed(btf),
         Err(e) => {

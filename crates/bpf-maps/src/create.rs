@@ -454,19 +454,12 @@ fn create_unpinned(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap
     // A temporary inner map from the template when the caller gave none.
     let temp_inner = match (&spec.inner_map, opts.inner_map) {
         (Some(inner), None) if spec.is_map_of_maps() => {
-            // Normalising makes the one copy the temporary map keeps; unpinned, it needs no
-            // pin root (an empty one allocates nothing).
+            // Normalising makes the one copy the temporary map keeps.
             let mut inner = normalize(inner)?;
             inner.pinning = Pinning::None;
             inner.data = None;
             inner.freeze = false;
-            let opts = CreateOptions {
-                pin_root: PathBuf::new(),
-                pin_policy: PinPolicy::Reuse,
-                inner_map: None,
-                btf: None,
-                defer_freeze: false,
-            };
+            let opts = CreateOptions::default();
             Some(create_unpinned(Template::Own(Box::new(inner)), &opts)?)
         }
         _ => None,

@@ -747,11 +747,7 @@ impl Btf {
     fn build_types(&self) -> Vec<BtfType> {
         let built = self.try_build_types();
         debug_assert!(built.is_ok(), "checked BTF failed to build: {built:?}");
-        built.unwrap_or_else(|_| {
-            let mut void = self.void();
-            void.truncate(usize::from(self.base.is_none()));
-            void
-        })
+        built.unwrap_or_else(|_| self.void())
     }
 
     /// `void` alone (for a base BTF; nothing for split BTF), with room for every type.
