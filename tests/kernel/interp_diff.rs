@@ -84,7 +84,7 @@ fn objects(kind: Kind) -> TestResult<Vec<(PathBuf, ObjectSpec, Vec<String>)>> {
             .programs
             .iter()
             .filter(|p| kind_of(p.program_type) == Some(kind))
-            .map(|p| p.name.clone())
+            .map(|p| p.name.to_string())
             .filter(|name| !EXCLUDED.iter().any(|(e, _)| *e == format!("{stem}/{name}")))
             .collect();
         if !names.is_empty() {
@@ -212,7 +212,7 @@ fn mock_maps(obj: &ObjectSpec, cpus: usize) -> TestResult<Vec<(String, Box<dyn M
         } else {
             Box::new(MockMap::with_cpus(spec, cpus)?)
         };
-        out.push((spec.name.clone(), map));
+        out.push((spec.name.to_string(), map));
     }
     Ok(out)
 }
@@ -239,7 +239,7 @@ fn pair<'m>(
                 .find(|(n, _)| n == name)
                 .map(|(_, m)| m.as_ref())
         })?;
-        ids.push((p.name.clone(), id));
+        ids.push((p.name.to_string(), id));
     }
     // Initial slots of program arrays and maps of maps, as the loader fills them.
     for spec in &obj.maps {

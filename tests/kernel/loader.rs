@@ -300,9 +300,9 @@ fn a_failure_half_way_leaves_no_map_and_no_pin() -> TestResult {
     let mut spec = ObjectSpec::from_path(object("xdp_btf"))?;
     let first = unique_name("half");
     let second = unique_name("bad");
-    spec.maps[0].name = first.clone();
+    spec.maps[0].name = first.clone().into();
     spec.maps[0].pinning = Pinning::ByName;
-    spec.maps[1].name = second.clone();
+    spec.maps[1].name = second.clone().into();
     spec.maps[1].max_entries = 0; // EINVAL from BPF_MAP_CREATE
     let before: BTreeSet<u32> = map_ids().collect::<Result<_, _>>()?;
     match KernelSystem::from_spec(spec, &options(&fs)) {

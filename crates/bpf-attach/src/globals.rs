@@ -41,8 +41,8 @@ pub fn spec_globals(spec: &ObjectSpec) -> Vec<GlobalVariable> {
     data_maps(&spec.maps)
         .flat_map(|m| {
             m.variables.iter().map(move |v| GlobalVariable {
-                name: v.name.clone(),
-                section: m.name.clone(),
+                name: v.name.to_string(),
+                section: m.name.to_string(),
                 offset: v.offset,
                 size: v.size,
                 is_static: v.is_static,
@@ -83,7 +83,10 @@ pub(crate) fn find<'a>(
         [one] => Ok(*one),
         more => Err(GlobalError::Ambiguous {
             name: name.to_string(),
-            sections: more.iter().map(|(i, _)| maps[*i].name.clone()).collect(),
+            sections: more
+                .iter()
+                .map(|(i, _)| maps[*i].name.to_string())
+                .collect(),
         }),
     }
 }
@@ -98,8 +101,8 @@ pub(crate) fn range(
     let end = start + var.size as usize;
     if end > len {
         return Err(GlobalError::OutOfBounds {
-            name: var.name.clone(),
-            section: map.name.clone(),
+            name: var.name.to_string(),
+            section: map.name.to_string(),
         });
     }
     Ok(start..end)
@@ -122,7 +125,7 @@ pub fn set_spec_global(spec: &mut ObjectSpec, name: &str, value: &[u8]) -> Resul
     let map = &mut spec.maps[i];
     if value.len() != var.size as usize {
         return Err(GlobalError::Size {
-            name: var.name,
+            name: var.name.to_string(),
             got: value.len(),
             expected: var.size as usize,
         });

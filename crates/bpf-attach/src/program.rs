@@ -329,7 +329,7 @@ impl KernelProgram {
             index,
         };
         let mut p = KernelProgram::with_parts(origin, spec.program_type, insns);
-        p.attach_to = spec.attach_to.clone();
+        p.attach_to = spec.attach_to.clone().map(String::from);
         p.return_probe = spec.return_probe;
         p.expected_attach_type = spec.expected_attach_type;
         p.kernel_version = None;
@@ -837,7 +837,7 @@ fn check_endianness(spec: &ProgramSpec, endianness: Endianness) -> Result<(), Pr
         return Ok(());
     }
     Err(ProgramError::Invalid {
-        program: spec.name.clone(),
+        program: spec.name.to_string(),
         reason: format!("the object is {endianness:?}-endian, this machine is not"),
     })
 }

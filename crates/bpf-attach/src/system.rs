@@ -229,7 +229,7 @@ impl KernelSystem {
             let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
             let map = KernelMap::create_in_object(spec, index, &opts).map_err(|source| {
                 LoadError::Map {
-                    map: m.name.clone(),
+                    map: m.name.to_string(),
                     source: Box::new(source),
                 }
             })?;
@@ -243,7 +243,7 @@ impl KernelSystem {
                     .try_clone_to_owned()
                     .map_err(|e| dup_error(&m.name, e))?;
                 freezes.push(Arc::new(DeferredFreeze {
-                    map: m.name.clone(),
+                    map: m.name.to_string(),
                     fd,
                     frozen: Mutex::new(false),
                 }));
@@ -258,9 +258,9 @@ impl KernelSystem {
                     continue;
                 };
                 let j = position(spec, inner).ok_or_else(|| LoadError::MissingSlotTarget {
-                    map: m.name.clone(),
+                    map: m.name.to_string(),
                     index: slot.index,
-                    target: inner.clone(),
+                    target: inner.to_string(),
                 })?;
                 let outer = &partial.maps[i];
                 let fd = partial.maps[j].as_fd().as_raw_fd() as u32;
@@ -271,9 +271,9 @@ impl KernelSystem {
                         bpf_maps::ANY,
                     )
                     .map_err(|source| LoadError::MapSlot {
-                        map: m.name.clone(),
+                        map: m.name.to_string(),
                         index: slot.index,
-                        inner: inner.clone(),
+                        inner: inner.to_string(),
                         source: Box::new(source),
                     })?;
             }
@@ -288,7 +288,7 @@ impl KernelSystem {
             let mut program = match p.relocate_alone(fd_of) {
                 Some(Ok(insns)) => KernelProgram::from_alone(&object, index, p, insns, options.log)
                     .map_err(|source| LoadError::Program {
-                        program: p.name.clone(),
+                        program: p.name.to_string(),
                         source,
                     })?,
                 Some(Err(e)) => KernelProgram::unavailable(&object, index, p, e),
@@ -316,16 +316,16 @@ impl KernelSystem {
                     .iter_mut()
                     .find(|p| p.name() == name)
                     .ok_or_else(|| LoadError::MissingSlotTarget {
-                        map: m.name.clone(),
+                        map: m.name.to_string(),
                         index: slot.index,
-                        target: name.clone(),
+                        target: name.to_string(),
                     })?;
                 let fd = partial.maps[i]
                     .as_fd()
                     .try_clone_to_owned()
                     .map_err(|e| dup_error(&m.name, e))?;
                 program.add_slot(ProgramSlot {
-                    map: m.name.clone(),
+                    map: m.name.to_string(),
                     fd,
                     index: slot.index,
                 });
@@ -431,7 +431,7 @@ impl KernelSystem {
         let spec = &self.spec().maps[i];
         if value.len() != var.size as usize {
             return Err(GlobalError::Size {
-                name: var.name.clone(),
+                name: var.name.to_string(),
                 got: value.len(),
                 expected: var.size as usize,
             });
@@ -444,8 +444,8 @@ impl KernelSystem {
                 .is_none_or(|f| f.is_frozen());
         if frozen {
             return Err(GlobalError::Frozen {
-                name: var.name.clone(),
-                section: spec.name.clone(),
+                name: var.name.to_string(),
+                section: spec.name.to_string(),
             });
         }
         let map = &self.maps[i];
@@ -454,8 +454,8 @@ impl KernelSystem {
         current[r].copy_from_slice(value);
         map.update_elem(&slot_key(map, 0), &current, bpf_maps::ANY)
             .map_err(|source| GlobalError::Map {
-                name: var.name.clone(),
-                section: spec.name.clone(),
+                name: var.name.to_string(),
+                section: spec.name.to_string(),
                 source: Box::new(source),
             })
     }
@@ -488,7 +488,7 @@ fn link_program(
         if let Some((symbol, reason)) = kconfig_error {
             if linked.externs.iter().any(|e| e.kind == ExternKind::Kconfig) {
                 return Err(ElfError::UnresolvedExtern {
-                    program: p.name.clone(),
+                    program: p.name.to_string(),
                     symbol: symbol.clone(),
                     reason: reason.clone(),
                 });
@@ -502,7 +502,7 @@ fn link_program(
             let mut program =
                 KernelProgram::from_linked(object, index, p, linked, log).map_err(|source| {
                     LoadError::Program {
-                        program: p.name.clone(),
+                        program: p.name.to_string(),
                         source,
                     }
                 })?;

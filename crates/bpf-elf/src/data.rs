@@ -8,6 +8,7 @@ use crate::btf::{Btf, BtfKind, BtfTypeData};
 use crate::elf::RawSection;
 use crate::error::{ElfError, Result};
 use crate::maps::{MapOrigin, MapSpec, VariableSpec};
+use crate::name::Name;
 use object::elf;
 
 /// Whether a section holds global data this crate turns into a map.
@@ -53,7 +54,7 @@ pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Result<Optio
         return Ok(None);
     };
     let mut spec = MapSpec::new(&section.name, MapType::Array, 4, size, 1);
-    spec.section = section.name.to_string();
+    spec.section = Name::from(&*section.name);
     spec.origin = MapOrigin::Data;
     spec.data = Some(if section.sh_type == elf::SHT_NOBITS {
         vec![0; size as usize]
@@ -75,7 +76,7 @@ pub(crate) fn parse(section: &RawSection<'_>, btf: Option<&Btf>) -> Result<Optio
                     };
                     let is_static = matches!(var.data, BtfTypeData::Var { linkage: 0 });
                     spec.variables.push(VariableSpec {
-                        name: var.name.to_string(),
+                        name: Name::from(&*var.name),
                         offset: v.offset,
                         size: v.size,
                         type_id: var.size_or_type,

@@ -12,6 +12,7 @@ use bpf_sys::uapi;
 use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
 use crate::error::{ElfError, Result};
 use crate::insn::{encode_all, Endianness, Instruction, OPCODE_CALL};
+use crate::name::Name;
 use crate::obj::ObjectSpec;
 use crate::programs::{FunctionSpec, ProgramSpec};
 use crate::reloc::{ExternKind, Reference};
@@ -36,7 +37,7 @@ pub struct MapReference {
     /// The instruction index in the linked program.
     pub insn: usize,
     /// The map's name.
-    pub map: String,
+    pub map: Name,
     /// What is loaded.
     pub kind: MapReferenceKind,
 }
@@ -47,7 +48,7 @@ pub struct ExternReference {
     /// The instruction index in the linked program.
     pub insn: usize,
     /// The symbol.
-    pub symbol: String,
+    pub symbol: Name,
     /// What kind of extern.
     pub kind: ExternKind,
 }
@@ -56,11 +57,11 @@ pub struct ExternReference {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedProgram {
     /// The program's name.
-    pub name: String,
+    pub name: Name,
     /// All instructions: the program's, then each subprogram's.
     pub instructions: Vec<Instruction>,
     /// Where each function starts: (name, first instruction). The program itself is first.
-    pub functions: Vec<(String, usize)>,
+    pub functions: Vec<(Name, usize)>,
     /// func_info records, indexed in the linked program, sorted.
     pub func_info: Vec<FuncInfo>,
     /// line_info records, indexed in the linked program, sorted.
@@ -138,7 +139,7 @@ impl ProgramSpec {
         let source = &self.function.instructions;
         if i32::try_from(source.len()).is_err() {
             return Err(ElfError::ProgramTooLarge {
-                program: self.name.clone(),
+                program: self.name.to_string(),
                 insns: source.len(),
             });
         }
@@ -193,7 +194,7 @@ fn link(name: &str, main: &FunctionSpec, obj: &ObjectSpec) -> Result<LinkedProgr
             let callee = obj
                 .function(*target)
                 .ok_or_else(|| ElfError::BadCallTarget {
-                    section: f.section.clone(),
+                    section: f.section.to_string(),
                     insn: r.insn,
                     target_section: target.section.to_string(),
                     target: target.insn as i64,
@@ -216,7 +217,7 @@ fn link(name: &str, main: &FunctionSpec, obj: &ObjectSpec) -> Result<LinkedProgr
     let map_count = count(|t| matches!(t, Reference::Map { .. } | Reference::MapValue { .. }));
     let extern_count = count(|t| matches!(t, Reference::Extern { .. }));
     let mut out = LinkedProgram {
-        name: name.to_string(),
+        name: Name::from(&*name),
         instructions: Vec::with_capacity(total),
         functions: Vec::with_capacity(1 + subs.len()),
         func_info: Vec::with_capacity(sum(|f| f.func_info.len())),
@@ -322,18 +323,18 @@ impl LinkedProgram {
         if let Some(e) = self.externs.first() {
             return Err(match e.kind {
                 ExternKind::Kconfig => ElfError::KconfigUnsupported {
-                    program: self.name.clone(),
-                    symbol: e.symbol.clone(),
+                    program: self.name.to_string(),
+                    symbol: e.symbol.to_string(),
                 },
                 _ => ElfError::ExternUnsupported {
-                    program: self.name.clone(),
-                    symbol: e.symbol.clone(),
+                    program: self.name.to_string(),
+                    symbol: e.symbol.to_string(),
                 },
             });
         }
         if !self.core_relocations.is_empty() {
             return Err(ElfError::CoreUnsupported {
-                program: self.name.clone(),
+                program: self.name.to_string(),
                 count: self.core_relocations.len(),
             });
         }

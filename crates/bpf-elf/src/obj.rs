@@ -10,6 +10,7 @@ use crate::elf::{RawElf, RawSection};
 use crate::error::{ElfError, Result};
 use crate::insn::Endianness;
 use crate::maps::{self, MapSpec};
+use crate::name::Name;
 use crate::programs::{self, FunctionId, FunctionSpec, ProgramSpec};
 use crate::reloc::{Context, LegacyMaps, PlacedVars};
 
@@ -23,7 +24,7 @@ pub struct ObjectSpec {
     /// The object's byte order.
     pub endianness: Endianness,
     /// The `license` section (`""` when absent).
-    pub license: String,
+    pub license: Name,
     /// The `version` section, if any.
     pub kernel_version: Option<u32>,
     /// All maps: legacy `maps` records, BTF `.maps`, then global data, each in section order.
@@ -88,7 +89,7 @@ impl ObjectSpec {
         let license = license_s
             .map(|s| {
                 let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());
-                String::from_utf8_lossy(s.data.get(..end).unwrap_or_default()).into_owned()
+                Name::from_bytes(s.data.get(..end).unwrap_or_default())
             })
             .unwrap_or_default();
         let kernel_version = match version_s {
@@ -149,7 +150,7 @@ impl ObjectSpec {
         }
         if let Some(m) = first_duplicate(&all_maps) {
             return Err(ElfError::InvalidMap {
-                map: m.name.clone(),
+                map: m.name.to_string(),
                 reason: "declared twice".into(),
             });
         }

@@ -13,6 +13,7 @@ use crate::btf::{CoreRelocation, FuncInfo, LineInfo};
 use crate::elf::{RawElf, RawSection, RawSymbol};
 use crate::error::{ElfError, Result};
 use crate::insn::{decode_all, Instruction, INSN_SIZE};
+use crate::name::Name;
 use crate::reloc::{self, Reference, Relocation};
 use crate::section::ProgramSection;
 
@@ -39,9 +40,9 @@ impl FunctionId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSpec {
     /// The function's name (the symbol).
-    pub name: String,
+    pub name: Name,
     /// The section it lives in.
-    pub section: String,
+    pub section: Name,
     /// Where it lives.
     pub id: FunctionId,
     /// Whether the symbol is global (`static` functions are local).
@@ -63,15 +64,15 @@ pub struct FunctionSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramSpec {
     /// The function's name.
-    pub name: String,
+    pub name: Name,
     /// The ELF section (`SEC("...")`).
-    pub section: String,
+    pub section: Name,
     /// The program type; `Unspec` for an unknown section name, to be set before loading.
     pub program_type: ProgramType,
     /// The `expected_attach_type` to load with.
     pub expected_attach_type: Option<AttachType>,
     /// What the section name says to attach to (`kprobe/SYM` → `SYM`).
-    pub attach_to: Option<String>,
+    pub attach_to: Option<Name>,
     /// Load with `BPF_F_SLEEPABLE`.
     pub sleepable: bool,
     /// Load with `BPF_F_XDP_HAS_FRAGS`.
@@ -79,7 +80,7 @@ pub struct ProgramSpec {
     /// A return probe (`kretprobe`, `uretprobe`, ...).
     pub return_probe: bool,
     /// The object's license.
-    pub license: String,
+    pub license: Name,
     /// The object's `version` section (needed by kprobes on kernels before 5.0).
     pub kernel_version: Option<u32>,
     /// The program's own code.
@@ -94,11 +95,11 @@ impl ProgramSpec {
             section: function.section.clone(),
             program_type: s.program_type,
             expected_attach_type: s.expected_attach_type,
-            attach_to: s.attach_to,
+            attach_to: s.attach_to.map(Name::from),
             sleepable: s.sleepable,
             xdp_frags: s.xdp_frags,
             return_probe: s.return_probe,
-            license: license.to_string(),
+            license: Name::from(&*license),
             kernel_version,
             function,
         }
@@ -231,8 +232,8 @@ pub(crate) fn functions(
     let first = out.len();
     out.extend(bounds.iter().map(|b| {
         FunctionSpec {
-            name: b.name.to_string(),
-            section: section.name.to_string(),
+            name: Name::from(&*b.name),
+            section: Name::from(&*section.name),
             id: FunctionId {
                 section: section.index,
                 insn: b.start,

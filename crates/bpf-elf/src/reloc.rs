@@ -11,6 +11,7 @@ use crate::elf::{RawElf, RawRel, RawSection, RawSymbol, R_BPF_64_32, R_BPF_64_64
 use crate::error::{ElfError, Result};
 use crate::insn::{Endianness, Instruction, INSN_SIZE, OPCODE_CALL};
 use crate::maps::MapSpec;
+use crate::name::Name;
 use crate::programs::{Bounds, FunctionId};
 
 /// What kind of extern symbol a program uses.
@@ -32,13 +33,13 @@ pub enum Reference {
     /// `ld_imm64` of a map: becomes `BPF_PSEUDO_MAP_FD` with the map's fd.
     Map {
         /// The map's name.
-        map: String,
+        map: Name,
     },
     /// `ld_imm64` of an address inside a global data map: becomes `BPF_PSEUDO_MAP_VALUE` with
     /// the map's fd and this offset.
     MapValue {
         /// The data map's name (its section, `.rodata`).
-        map: String,
+        map: Name,
         /// Offset in the map's value.
         offset: u32,
     },
@@ -56,7 +57,7 @@ pub enum Reference {
     /// A symbol the object does not define.
     Extern {
         /// Its name.
-        symbol: String,
+        symbol: Name,
         /// What kind of extern.
         kind: ExternKind,
     },
@@ -201,7 +202,7 @@ pub(crate) fn resolve<'e>(
             return Ok((
                 index,
                 Reference::Extern {
-                    symbol: sym.name.to_string(),
+                    symbol: Name::from(&*sym.name),
                     kind,
                 },
             ));
@@ -211,7 +212,7 @@ pub(crate) fn resolve<'e>(
             return Ok((
                 index,
                 Reference::Extern {
-                    symbol: sym.name.to_string(),
+                    symbol: Name::from(&*sym.name),
                     kind: ExternKind::Kfunc,
                 },
             ));
@@ -304,7 +305,7 @@ pub(crate) fn resolve<'e>(
         return Ok((
             index,
             Reference::Map {
-                map: name.to_string(),
+                map: Name::from(*name),
             },
         ));
     }
@@ -316,7 +317,7 @@ pub(crate) fn resolve<'e>(
         return Ok((
             index,
             Reference::MapValue {
-                map: target.name.to_string(),
+                map: Name::from(&*target.name),
                 offset,
             },
         ));

@@ -221,7 +221,7 @@ fn kernel_batch(t: MapType, hash_only: bool) -> bool {
 fn from_batch(map: &KernelMap, op: &'static str, e: BatchError) -> MapError {
     MapError::Batch {
         op,
-        map: map.template.name.clone(),
+        map: map.template.name.to_string(),
         count: e.count as usize,
         source: e.source,
     }

@@ -166,7 +166,7 @@ impl Shape {
         if is_array(t) {
             if n.key_size > 4 {
                 return Err(MapError::InvalidSpec {
-                    map: spec.name.clone(),
+                    map: spec.name.to_string(),
                     reason: format!("key size {} of an array must be 4 bytes", spec.key_size),
                 });
             }
@@ -402,7 +402,7 @@ fn create_normalized(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelM
     let exists = path.symlink_metadata().is_ok();
     match (exists, opts.pin_policy) {
         (true, PinPolicy::Fail) => Err(MapError::PinExists {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             path,
         }),
         (true, PinPolicy::Reuse) => reuse(spec, path),
@@ -426,13 +426,13 @@ fn create_normalized(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelM
 fn reuse(spec: Template, path: PathBuf) -> Result<KernelMap, MapError> {
     let fd = bpf_sys::obj::get(&path, 0).map_err(|source| MapError::Pin {
         op: "open pinned",
-        map: spec.name.clone(),
+        map: spec.name.to_string(),
         path: path.clone(),
         source,
     })?;
     let (fd, raw) = MapFd::with_info(fd).map_err(|source| MapError::Pin {
         op: "open pinned",
-        map: spec.name.clone(),
+        map: spec.name.to_string(),
         path: path.clone(),
         source,
     })?;
@@ -441,7 +441,7 @@ fn reuse(spec: Template, path: PathBuf) -> Result<KernelMap, MapError> {
     let differences = compatibility(&spec, &info);
     if !differences.is_empty() {
         return Err(MapError::Incompatible {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             path,
             differences,
         });
@@ -467,7 +467,7 @@ fn create_unpinned(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap
     let inner_fd = opts.inner_map.or(temp_inner.as_ref().map(|m| m.as_fd()));
     if spec.is_map_of_maps() && inner_fd.is_none() {
         return Err(MapError::InvalidSpec {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             reason: "a map of maps needs an inner map or template".into(),
         });
     }
@@ -503,13 +503,13 @@ fn create_unpinned(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap
         if let bpf_sys::probe::Probe::Unsupported(ns) = bpf_sys::probe::map_type(spec.map_type) {
             if source.errno() == Some(EINVAL) || source.errno() == Some(crate::error::EPERM) {
                 return MapError::NotSupported {
-                    map: spec.name.clone(),
+                    map: spec.name.to_string(),
                     source: ns,
                 };
             }
         }
         MapError::Create {
-            map: spec.name.clone(),
+            map: spec.name.to_string(),
             source,
         }
     })?;
@@ -534,7 +534,7 @@ fn write_initial_data(map: &KernelMap, data: &[u8]) -> Result<(), MapError> {
     let len = map.value_len();
     if data.len() > len {
         return Err(MapError::InvalidSpec {
-            map: map.template.name.clone(),
+            map: map.template.name.to_string(),
             reason: format!("initial data is {} bytes, the value {len}", data.len()),
         });
     }

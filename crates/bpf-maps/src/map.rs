@@ -649,7 +649,7 @@ impl KernelMap {
             info.value_size,
             info.max_entries,
         );
-        template.name = info.name;
+        template.name = info.name.into();
         template.flags = info.flags;
         template.map_extra = info.map_extra;
         Ok(KernelMap {

@@ -120,11 +120,11 @@ impl MockProgram {
     /// A program as an object declares it (name, section, type, license, size).
     pub fn from_spec(spec: &ProgramSpec) -> Self {
         MockProgram {
-            name: spec.name.clone(),
-            section: spec.section.clone(),
+            name: spec.name.to_string(),
+            section: spec.section.to_string(),
             program_type: spec.program_type,
             expected_attach_type: spec.expected_attach_type,
-            license: spec.license.clone(),
+            license: spec.license.to_string(),
             size: spec.instructions().len() * bpf_elf::INSN_SIZE,
             shared: Arc::default(),
         }

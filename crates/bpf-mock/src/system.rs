@@ -150,7 +150,7 @@ impl MockSystemBuilder {
         };
         for spec in &self.specs {
             let map = MockMap::with_cpus(spec, self.cpus).map_err(|e| LoadError::Map {
-                map: spec.name.clone(),
+                map: spec.name.to_string(),
                 source: Box::new(e),
             })?;
             system.maps.push(map);
@@ -159,9 +159,9 @@ impl MockSystemBuilder {
             for slot in &spec.values {
                 match &slot.value {
                     SlotValue::Program(program) => system.slots.push(ProgramSlot {
-                        map: spec.name.clone(),
+                        map: spec.name.to_string(),
                         index: slot.index,
-                        program: program.clone(),
+                        program: program.to_string(),
                     }),
                     SlotValue::Map(inner) => system.fill_map_slot(&spec.name, slot.index, inner)?,
                 }

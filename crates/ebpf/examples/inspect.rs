@@ -33,26 +33,26 @@ fn insns(obj: &ObjectSpec, p: &ProgramSpec) -> usize {
 
 fn map_json(m: &MapSpec) -> Value {
     json!({
-        "name": m.name,
+        "name": m.name.as_str(),
         "type": m.map_type.kernel_name(),
         "key_size": m.key_size,
         "value_size": m.value_size,
         "max_entries": m.max_entries,
         "flags": m.flags,
         "pin_path": pin_path(m),
-        "inner_map": m.inner_map.as_ref().map(|i| i.name.clone()),
+        "inner_map": m.inner_map.as_ref().map(|i| i.name.as_str()),
     })
 }
 
 fn program_json(obj: &ObjectSpec, p: &ProgramSpec) -> Value {
     json!({
-        "name": p.name,
-        "section": p.section,
+        "name": p.name.as_str(),
+        "section": p.section.as_str(),
         "type": p.program_type.kernel_name(),
         "attach_type": p.expected_attach_type.map(|a| a.kernel_name()),
-        "attach_to": p.attach_to,
+        "attach_to": p.attach_to.as_deref(),
         "insns": insns(obj, p),
-        "license": p.license,
+        "license": p.license.as_str(),
     })
 }
 

@@ -7,19 +7,18 @@
 
 mod builder;
 mod ext;
-mod name;
 mod sanitize;
 mod write;
 
 pub use builder::BtfBuilder;
 pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
-pub use name::BtfName;
 pub use sanitize::BtfFeatures;
 
 use bpf_sys::uapi;
 
 use crate::error::{ElfError, Result};
 use crate::insn::Endianness;
+use crate::name::Name;
 use crate::strtab::{Str, StrTable};
 
 const BTF_MAGIC: u16 = 0xeb9f;
@@ -86,7 +85,7 @@ impl BtfKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BtfMember {
     /// Its name (empty for anonymous members).
-    pub name: BtfName,
+    pub name: Name,
     /// Its type.
     pub type_id: u32,
     /// Offset from the start of the struct, in bits.
@@ -100,7 +99,7 @@ pub struct BtfMember {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BtfParam {
     /// Its name (often empty in kernel BTF).
-    pub name: BtfName,
+    pub name: Name,
     /// Its type (0 for the `...` of a variadic function).
     pub type_id: u32,
 }
@@ -158,7 +157,7 @@ pub enum BtfTypeData {
     DataSec(Vec<BtfSecInfo>),
     /// An `ENUM` or `ENUM64`'s values (`ENUM` values are sign-extended when the type is
     /// signed).
-    Enum(Vec<(BtfName, u64)>),
+    Enum(Vec<(Name, u64)>),
     /// Not produced by the parser any more; kept for compatibility.
     Opaque,
     /// A `FUNC_PROTO`'s parameters (the return type is `size_or_type`).
@@ -176,7 +175,7 @@ pub struct BtfType {
     /// Its kind.
     pub kind: BtfKind,
     /// Its name (empty when anonymous).
-    pub name: BtfName,
+    pub name: Name,
     /// `size` for sized kinds, `type` for referring kinds.
     pub size_or_type: u32,
     /// `vlen` from the info word (a `FUNC`'s linkage).
@@ -229,10 +228,10 @@ fn name_bytes_in(strings: &[u8], offset: u32) -> Option<&[u8]> {
 }
 
 /// The name at `offset` of a string section whose UTF-8 is already checked.
-fn name_in(strings: &StrTable<'_>, offset: u32) -> Option<BtfName> {
+fn name_in(strings: &StrTable<'_>, offset: u32) -> Option<Name> {
     Some(match strings.get(offset as usize)? {
-        Str::Text(s) => BtfName::from(s),
-        Str::Bytes(b) => BtfName::from_bytes(b),
+        Str::Text(s) => Name::from(s),
+        Str::Bytes(b) => Name::from_bytes(b),
     })
 }
 
@@ -291,13 +290,13 @@ impl<'t> Names<'t> {
 
     /// The name at string offset `off`; `at` is the offset of the field, for the error.
     #[inline(always)]
-    fn get(&self, off: u32, at: usize) -> Result<BtfName> {
+    fn get(&self, off: u32, at: usize) -> Result<Name> {
         // Own names that the UTF-8 check covered: sliced out as they are.
         if let Some(s) = off
             .checked_sub(self.str_base)
             .and_then(|o| self.table.text_at(o as usize))
         {
-            return Ok(BtfName::from(s));
+            return Ok(Name::from(s));
         }
         self.slow(off, at)
     }
@@ -316,16 +315,16 @@ impl<'t> Names<'t> {
 
     /// [`Names::get`] when `BUILD`, else [`Names::check`] and an empty name.
     #[inline(always)]
-    fn name<const BUILD: bool>(&self, off: u32, at: usize) -> Result<BtfName> {
+    fn name<const BUILD: bool>(&self, off: u32, at: usize) -> Result<Name> {
         if BUILD {
             self.get(off, at)
         } else {
-            self.check(off, at).map(|()| BtfName::empty())
+            self.check(off, at).map(|()| Name::empty())
         }
     }
 
     #[inline(never)]
-    fn slow(&self, off: u32, at: usize) -> Result<BtfName> {
+    fn slow(&self, off: u32, at: usize) -> Result<Name> {
         match self.base {
             Some(b) if off < self.str_base => b.name_at(off),
             _ => name_in(&self.table, off - self.str_base),
@@ -756,7 +755,7 @@ impl Btf {
         if self.base.is_none() {
             types.push(BtfType {
                 kind: BtfKind::Void,
-                name: BtfName::empty(),
+                name: Name::empty(),
                 size_or_type: 0,
                 vlen: 0,
                 kind_flag: false,
@@ -809,9 +808,9 @@ impl Btf {
         self.str_base + own
     }
 
-    /// The string at `off` as a [`BtfName`], looking in the base for offsets below its end.
-    fn name_at(&self, off: u32) -> Option<BtfName> {
-        self.name_bytes(off).map(BtfName::from_bytes)
+    /// The string at `off` as a [`Name`], looking in the base for offsets below its end.
+    fn name_at(&self, off: u32) -> Option<Name> {
+        self.name_bytes(off).map(Name::from_bytes)
     }
 
     /// The bytes of the string at `off` (see [`Btf::name_at`]).
@@ -828,9 +827,7 @@ impl Btf {
         self.name_bytes(off).is_some_and(|b| {
             // Only a name that is not UTF-8 reads differently from its bytes (ASCII is).
             b == name.as_bytes()
-                || (!b.is_ascii()
-                    && std::str::from_utf8(b).is_err()
-                    && BtfName::from_bytes(b) == name)
+                || (!b.is_ascii() && std::str::from_utf8(b).is_err() && Name::from_bytes(b) == name)
         })
     }
 
@@ -989,7 +986,7 @@ impl Btf {
         let bytes = self.name_bytes(off)?;
         Some(match std::str::from_utf8(bytes) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => std::borrow::Cow::Owned(BtfName::from_bytes(bytes).to_string()),
+            Err(_) => std::borrow::Cow::Owned(Name::from_bytes(bytes).to_string()),
         })
     }
 

@@ -12,6 +12,7 @@ use crate::error::{ElfError, Result};
 use crate::insn::Instruction;
 use crate::link::{LinkedProgram, MapReference, MapReferenceKind};
 use crate::maps::{MapOrigin, MapSpec, VariableSpec};
+use crate::name::Name;
 use crate::obj::ObjectSpec;
 use crate::reloc::ExternKind;
 
@@ -225,14 +226,14 @@ impl ObjectSpec {
                 None => return Err(fail("not in the kernel config, and not __weak".into())),
             }
             spec.variables.push(VariableSpec {
-                name: e.name.clone(),
+                name: Name::from(&*e.name),
                 offset: e.offset,
                 size: e.size,
                 type_id: 0,
                 is_static: false,
             });
         }
-        spec.section = KCONFIG_MAP.to_string();
+        spec.section = Name::from(&*KCONFIG_MAP);
         spec.origin = MapOrigin::Data;
         spec.data = Some(data);
         spec.flags = uapi::BPF_F_RDONLY_PROG;
@@ -276,8 +277,8 @@ impl LinkedProgram {
         let mut refs = Vec::new();
         for e in &self.externs {
             let fail = |reason: String| ElfError::UnresolvedExtern {
-                program: self.name.clone(),
-                symbol: e.symbol.clone(),
+                program: self.name.to_string(),
+                symbol: e.symbol.to_string(),
                 reason,
             };
             let weak = obj.is_weak_extern(&e.symbol);
@@ -289,7 +290,7 @@ impl LinkedProgram {
                         .ok_or_else(|| fail("not in the .kconfig section's BTF".into()))?;
                     refs.push(MapReference {
                         insn: e.insn,
-                        map: KCONFIG_MAP.to_string(),
+                        map: Name::from(&*KCONFIG_MAP),
                         kind: MapReferenceKind::Value { offset: k.offset },
                     });
                 }

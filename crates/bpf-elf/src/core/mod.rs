@@ -310,7 +310,7 @@ impl LinkedProgram {
         let mut report = CoreReport::default();
         for (index, r) in self.core_relocations.iter().enumerate() {
             let fail = |reason: String| ElfError::CoreRelocation {
-                program: self.name.clone(),
+                program: self.name.to_string(),
                 index,
                 insn: r.insn,
                 type_name: local

@@ -11,6 +11,7 @@ use crate::btf::{Btf, BtfKind, BtfMember, BtfTypeData};
 use crate::elf::{RawElf, RawSection, R_BPF_64_64, R_BPF_64_ABS64};
 use crate::error::{ElfError, Result};
 use crate::maps::{map_type, MapOrigin, MapSlot, MapSpec, Pinning, SlotValue};
+use crate::name::Name;
 
 /// libbpf's `LIBBPF_PIN_BY_NAME`.
 const PIN_BY_NAME: u64 = 1;
@@ -218,7 +219,7 @@ pub(crate) fn parse(
                     reason: "datasec entry is not a var",
                 })?;
             let mut parsed = parse_def(btf, &var.name, var.size_or_type, 0)?;
-            parsed.spec.section = section.name.to_string();
+            parsed.spec.section = Name::from(&*section.name);
             placed.push(Placed {
                 offset: u64::from(v.offset),
                 size: u64::from(v.size),
@@ -277,10 +278,10 @@ pub(crate) fn parse(
         let target = elf.section(sym.section.unwrap_or(0));
         let value = match p.parsed.values_kind {
             ValuesKind::Programs if sym.is_func() && target.is_some_and(|s| s.is_exec()) => {
-                SlotValue::Program(sym.name.to_string())
+                SlotValue::Program(Name::from(&*sym.name))
             }
             ValuesKind::Maps if sym.section == Some(section.index) && !sym.is_section() => {
-                SlotValue::Map(sym.name.to_string())
+                SlotValue::Map(Name::from(&*sym.name))
             }
             _ => {
                 return Err(unsupported(format!(

@@ -18,6 +18,7 @@
 use crate::elf::{RawElf, RawSection, RawSymbol, R_BPF_64_64, R_BPF_64_ABS64};
 use crate::error::{ElfError, Result};
 use crate::maps::{map_type, MapOrigin, MapSpec, Pinning};
+use crate::name::Name;
 
 const CLASSIC_SIZE: usize = 20;
 const GOEBPF_SIZE: usize = 40;
@@ -116,7 +117,7 @@ pub(crate) fn parse<'e, 'a>(
         let f = |i: usize| e.read_u32(rec, i * 4).unwrap_or(0);
         let mut spec = MapSpec::new(name, map_type(name, f(0))?, f(1), f(2), f(3));
         spec.flags = f(4);
-        spec.section = section.name.to_string();
+        spec.section = Name::from(&*section.name);
         spec.origin = MapOrigin::Legacy {
             record_size: record,
         };

@@ -4,6 +4,7 @@
 pub(crate) mod btf;
 pub(crate) mod legacy;
 
+use crate::name::Name;
 use std::path::{Path, PathBuf};
 
 use bpf_sys::MapType;
@@ -43,9 +44,9 @@ pub enum MapOrigin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotValue {
     /// Another map of the object, by name (map-in-map).
-    Map(String),
+    Map(Name),
     /// A program of the object, by name (program arrays).
-    Program(String),
+    Program(Name),
 }
 
 /// One statically initialised slot (`.values = { [i] = &x }`).
@@ -61,7 +62,7 @@ pub struct MapSlot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariableSpec {
     /// Its C name.
-    pub name: String,
+    pub name: Name,
     /// Offset in the section's value.
     pub offset: u32,
     /// Size in bytes.
@@ -77,9 +78,9 @@ pub struct VariableSpec {
 pub struct MapSpec {
     /// The name programs refer to it by: the C variable, or the section for data maps
     /// (`.rodata`). The kernel keeps at most 15 bytes of it.
-    pub name: String,
+    pub name: Name,
     /// The section it was declared in.
-    pub section: String,
+    pub section: Name,
     /// Where it was declared.
     pub origin: MapOrigin,
     /// The map type.
@@ -125,8 +126,8 @@ impl MapSpec {
         max_entries: u32,
     ) -> Self {
         MapSpec {
-            name: name.to_string(),
-            section: String::new(),
+            name: Name::from(&*name),
+            section: String::new().into(),
             origin: MapOrigin::Btf,
             map_type,
             key_size,

@@ -598,7 +598,7 @@ fn globals_btf_links_a_subprogram_called_from_two_programs_and_a_bpf_loop_callba
         let linked = p.link(&obj).unwrap();
         let own = p.instructions().len();
         // The program first, then each subprogram once.
-        assert_eq!(linked.functions[0], (prog.to_string(), 0));
+        assert_eq!(linked.functions[0], (prog.into(), 0));
         let bump_at = linked.functions.iter().find(|f| f.0 == "bump").unwrap().1;
         assert!(bump_at >= own);
         assert_eq!(

@@ -512,7 +512,7 @@ impl<'m> Vm<'m> {
         for r in &linked.map_references {
             let map = maps(&r.map).ok_or_else(|| InterpError::UnboundMap {
                 program: program.to_string(),
-                map: r.map.clone(),
+                map: r.map.to_string(),
             })?;
             fds.push((r.map.clone(), self.add_map(map)));
         }

@@ -339,7 +339,7 @@ impl MockMap {
     pub fn new_inner(&self) -> Result<MockMap, MapError> {
         let Some(template) = &self.inner.spec.inner_map else {
             return Err(MapError::InvalidSpec {
-                map: self.inner.spec.name.clone(),
+                map: self.inner.spec.name.to_string(),
                 reason: "no inner map template".into(),
             });
         };
@@ -363,7 +363,7 @@ impl MockMap {
             Ok(())
         } else {
             Err(MapError::Size {
-                map: self.inner.spec.name.clone(),
+                map: self.inner.spec.name.to_string(),
                 part,
                 got,
                 expected,

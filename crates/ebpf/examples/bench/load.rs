@@ -43,7 +43,7 @@ pub fn run(b: &mut Bench) -> Result {
         )
         .into());
     }
-    let names: Vec<String> = spec.maps.iter().map(|m| m.name.clone()).collect();
+    let names: Vec<String> = spec.maps.iter().map(|m| m.name.to_string()).collect();
     let attrs: Vec<MapCreateAttr<'_>> = spec
         .maps
         .iter()
@@ -99,7 +99,7 @@ pub fn run(b: &mut Bench) -> Result {
             line_info,
         });
     }
-    let license = std::ffi::CString::new(spec.license.clone())?;
+    let license = std::ffi::CString::new(spec.license.as_str())?;
     let mut floor = ObjectFloor::new(&attrs, progs, &license).with_file(&path);
     // The same BTF, sanitised for this kernel, when our loader gets the kernel to take it.
     let ours_btf = KernelSystem::load_elf(&path)?.btf_loaded();
