@@ -217,7 +217,7 @@ fn link(name: &str, main: &FunctionSpec, obj: &ObjectSpec) -> Result<LinkedProgr
     let map_count = count(|t| matches!(t, Reference::Map { .. } | Reference::MapValue { .. }));
     let extern_count = count(|t| matches!(t, Reference::Extern { .. }));
     let mut out = LinkedProgram {
-        name: Name::from(&*name),
+        name: Name::from(name),
         instructions: Vec::with_capacity(total),
         functions: Vec::with_capacity(1 + subs.len()),
         func_info: Vec::with_capacity(sum(|f| f.func_info.len())),

@@ -88,7 +88,7 @@ pub struct ProgramSpec {
 }
 
 impl ProgramSpec {
-    pub(crate) fn new(function: FunctionSpec, license: &str, kernel_version: Option<u32>) -> Self {
+    pub(crate) fn new(function: FunctionSpec, license: &Name, kernel_version: Option<u32>) -> Self {
         let s = ProgramSection::parse(&function.section);
         ProgramSpec {
             name: function.name.clone(),
@@ -99,7 +99,7 @@ impl ProgramSpec {
             sleepable: s.sleepable,
             xdp_frags: s.xdp_frags,
             return_probe: s.return_probe,
-            license: Name::from(&*license),
+            license: license.clone(),
             kernel_version,
             function,
         }
@@ -232,7 +232,7 @@ pub(crate) fn functions(
     let first = out.len();
     out.extend(bounds.iter().map(|b| {
         FunctionSpec {
-            name: Name::from(&*b.name),
+            name: Name::from(b.name),
             section: Name::from(&*section.name),
             id: FunctionId {
                 section: section.index,

@@ -233,7 +233,7 @@ impl ObjectSpec {
                 is_static: false,
             });
         }
-        spec.section = Name::from(&*KCONFIG_MAP);
+        spec.section = Name::from(KCONFIG_MAP);
         spec.origin = MapOrigin::Data;
         spec.data = Some(data);
         spec.flags = uapi::BPF_F_RDONLY_PROG;
@@ -290,7 +290,7 @@ impl LinkedProgram {
                         .ok_or_else(|| fail("not in the .kconfig section's BTF".into()))?;
                     refs.push(MapReference {
                         insn: e.insn,
-                        map: Name::from(&*KCONFIG_MAP),
+                        map: Name::from(KCONFIG_MAP),
                         kind: MapReferenceKind::Value { offset: k.offset },
                     });
                 }

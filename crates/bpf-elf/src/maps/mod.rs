@@ -126,7 +126,7 @@ impl MapSpec {
         max_entries: u32,
     ) -> Self {
         MapSpec {
-            name: Name::from(&*name),
+            name: Name::from(name),
             section: String::new().into(),
             origin: MapOrigin::Btf,
             map_type,
