@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use crate::btf::{Btf, BtfExt, BtfKind, BtfTypeData};
+use crate::btf::{Btf, BtfKind, BtfTypeData, ExtKind, ExtSink};
 use crate::data;
 use crate::elf::{RawElf, RawSection};
 use crate::error::{ElfError, Result};
@@ -33,8 +33,6 @@ pub struct ObjectSpec {
     pub programs: Vec<ProgramSpec>,
     /// `.BTF`, fixed up for loading.
     pub btf: Option<Btf>,
-    /// `.BTF.ext`.
-    pub btf_ext: Option<BtfExt>,
     /// Every function, sorted by id (section, then address).
     functions: Vec<Stored>,
     /// Undefined symbols bound weak (`__weak` externs, allowed to stay unresolved).
@@ -107,10 +105,6 @@ impl ObjectSpec {
             None => None,
         };
         let kconfig = btf.as_mut().and_then(|btf| fix_datasecs(&elf, btf));
-        let btf_ext = match (ext_s, btf.as_ref()) {
-            (Some(s), Some(btf)) => Some(BtfExt::parse(s.data, btf)?),
-            _ => None,
-        };
 
         // Maps.
         // Symbols of one section, sorted: scratch space for legacy maps and function bounds.
@@ -188,8 +182,16 @@ impl ObjectSpec {
             };
             all_maps.retain(|m| !string_sections.contains(&m.name.as_str()) || used(&m.name));
         }
-        if let Some(ext) = &btf_ext {
-            attach_ext(&elf, ext, &mut functions);
+        // `.BTF.ext` (read only with `.BTF`, which holds its strings).
+        if let (Some(s), Some(btf)) = (ext_s, btf.as_ref()) {
+            let mut sink = AttachExt {
+                elf: &elf,
+                functions: &mut functions,
+                section: None,
+                left: 0,
+                last: None,
+            };
+            crate::btf::visit_ext(s.data, btf, &mut sink)?;
         }
 
         // Programs own their function; the object keeps every other one.
@@ -226,7 +228,6 @@ impl ObjectSpec {
             maps: all_maps,
             programs,
             btf,
-            btf_ext,
             functions,
         })
     }
@@ -394,89 +395,96 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
     kconfig
 }
 
-/// Hands each `.BTF.ext` record to the function that contains its instruction.
-fn attach_ext(elf: &RawElf<'_>, ext: &BtfExt, functions: &mut [FunctionSpec]) {
-    /// The function that contains instruction `insn` of section `section`, by index.
-    fn owner(functions: &[FunctionSpec], section: usize, insn: usize) -> Option<usize> {
-        let key = FunctionId { section, insn };
-        let i = functions.partition_point(|f| f.id <= key).checked_sub(1)?;
-        let f = functions.get(i)?;
-        (f.id.section == section && insn < f.id.insn + f.instructions.len()).then_some(i)
-    }
-    /// Appends each record to its function, relative to it; `list` picks the function's list.
-    fn attach<T: Clone>(
-        functions: &mut [FunctionSpec],
-        section: usize,
-        recs: &[T],
-        insn_of: impl Fn(&T) -> usize,
-        with_insn: impl Fn(&T, usize) -> T,
+/// Hands each `.BTF.ext` record to the function that contains its instruction, relative to
+/// it, as `.BTF.ext` is read: no list per section is built.
+struct AttachExt<'a, 'e> {
+    elf: &'a RawElf<'e>,
+    functions: &'a mut [FunctionSpec],
+    /// The code section the current group describes (`None`: not a code section; its records
+    /// are checked and dropped).
+    section: Option<usize>,
+    /// Records of the current group not yet placed.
+    left: usize,
+    /// The function the previous record went to.
+    last: Option<usize>,
+}
+
+impl AttachExt<'_, '_> {
+    /// Appends a record of instruction `insn` (of the current section) to its function's list,
+    /// made by `rec` from the instruction's index in the function.
+    fn place<T>(
+        &mut self,
+        insn: usize,
         list: impl Fn(&mut FunctionSpec) -> &mut Vec<T>,
+        rec: impl FnOnce(usize) -> T,
     ) {
-        let mut i = 0;
-        while let Some(r) = recs.get(i) {
-            let Some(fi) = owner(functions, section, insn_of(r)) else {
-                i += 1;
-                continue;
-            };
-            let Some(f) = functions.get_mut(fi) else {
-                break;
-            };
-            // The records of one function usually follow each other: room for all of them.
-            let (start, end) = (f.id.insn, f.id.insn + f.instructions.len());
-            let run = recs
-                .get(i..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|r| (start..end).contains(&insn_of(r)))
-                .count();
-            let out = list(f);
-            out.reserve_exact(run);
-            out.extend(
-                recs.get(i..i + run)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|r| with_insn(r, insn_of(r) - start)),
-            );
-            i += run;
+        let left = self.left;
+        self.left = left.saturating_sub(1);
+        let Some(section) = self.section else { return };
+        let holds = |f: &FunctionSpec| {
+            f.id.section == section && (f.id.insn..f.id.insn + f.instructions.len()).contains(&insn)
+        };
+        let owner = match self.last {
+            Some(i) if self.functions.get(i).is_some_and(holds) => i,
+            _ => {
+                let key = FunctionId { section, insn };
+                let Some(i) = self
+                    .functions
+                    .partition_point(|f| f.id <= key)
+                    .checked_sub(1)
+                else {
+                    return;
+                };
+                if !self.functions.get(i).is_some_and(holds) {
+                    return;
+                }
+                i
+            }
+        };
+        self.last = Some(owner);
+        let Some(f) = self.functions.get_mut(owner) else {
+            return;
+        };
+        let start = f.id.insn;
+        let out = list(f);
+        if out.len() == out.capacity() {
+            // Room for the rest of the group: records of one function follow each other.
+            out.reserve(left);
         }
+        out.push(rec(insn - start));
     }
-    let index_of = |name: &str| {
-        elf.sections
+}
+
+impl ExtSink for AttachExt<'_, '_> {
+    fn group(&mut self, _: ExtKind, section: &str, count: usize) {
+        self.section = self
+            .elf
+            .sections
             .iter()
-            .find(|s| s.name == name && s.is_exec())
-            .map(|s| s.index)
-    };
-    for (sec, recs) in &ext.func_info {
-        let Some(s) = index_of(sec) else { continue };
-        attach(
-            functions,
-            s,
-            recs,
-            |r| r.insn,
-            |r, insn| crate::FuncInfo { insn, ..*r },
+            .find(|s| s.name == section && s.is_exec())
+            .map(|s| s.index);
+        self.left = count;
+        self.last = None;
+    }
+    fn func_info(&mut self, r: crate::FuncInfo) {
+        self.place(
+            r.insn,
             |f| &mut f.func_info,
+            |insn| crate::FuncInfo { insn, ..r },
         );
     }
-    for (sec, recs) in &ext.line_info {
-        let Some(s) = index_of(sec) else { continue };
-        attach(
-            functions,
-            s,
-            recs,
-            |r| r.insn,
-            |r, insn| crate::LineInfo { insn, ..*r },
+    fn line_info(&mut self, r: crate::LineInfo) {
+        self.place(
+            r.insn,
             |f| &mut f.line_info,
+            |insn| crate::LineInfo { insn, ..r },
         );
     }
-    for (sec, recs) in &ext.core_relocations {
-        let Some(s) = index_of(sec) else { continue };
-        attach(
-            functions,
-            s,
-            recs,
-            |r| r.insn,
-            |r, insn| crate::CoreRelocation { insn, ..r.clone() },
+    fn core_relocation(&mut self, r: crate::CoreRelocation) {
+        self.place(
+            r.insn,
             |f| &mut f.core_relocations,
+            |insn| crate::CoreRelocation { insn, ..r },
         );
     }
 }

@@ -75,23 +75,44 @@ fn err(offset: usize, reason: &'static str) -> ElfError {
     ElfError::InvalidBtfExt { offset, reason }
 }
 
+/// Which list of `.BTF.ext` a group of records belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExtKind {
+    FuncInfo,
+    LineInfo,
+    CoreRelocation,
+}
+
+/// Receives `.BTF.ext` as [`visit`] reads it: each group's header, then its records, in file
+/// order.
+pub(crate) trait ExtSink {
+    /// The next `count` records (of `kind`) describe the ELF section named `section`.
+    fn group(&mut self, kind: ExtKind, section: &str, count: usize);
+    /// A func_info record of the current group (its `insn` indexed in the section).
+    fn func_info(&mut self, r: FuncInfo);
+    /// A line_info record of the current group.
+    fn line_info(&mut self, r: LineInfo);
+    /// A CO-RE relocation record of the current group.
+    fn core_relocation(&mut self, r: CoreRelocation);
+}
+
 /// Walks one info block: `u32 rec_size`, then `{sec_name_off, num_info, records}` groups.
-/// `group` reads one group's records (each `rec_size` bytes, at least `min_rec`) into the
-/// group's list.
-fn walk<T>(
+/// `group` gets each group's section name, record count and records (each `rec_size` bytes, at
+/// least `min_rec`).
+fn walk(
     raw: &[u8],
     btf: &Btf,
     start: usize,
     len: usize,
     min_rec: usize,
-    mut group: impl FnMut(&mut Vec<T>, Records<'_>) -> Result<()>,
-) -> Result<Vec<(String, Vec<T>)>> {
+    mut group: impl FnMut(&str, usize, Records<'_>) -> Result<()>,
+) -> Result<()> {
     let e = btf.endianness();
     let end = start
         .checked_add(len)
         .ok_or_else(|| err(start, "overflow"))?;
     if len == 0 {
-        return Ok(Vec::new());
+        return Ok(());
     }
     if end > raw.len() {
         return Err(err(start, "info block out of bounds"));
@@ -103,7 +124,6 @@ fn walk<T>(
     if rec_size < min_rec || rec_size % 4 != 0 {
         return Err(err(start, "bad record size"));
     }
-    let mut out = Vec::new();
     let mut pos = 4;
     while pos < block.len() {
         let name_off = e
@@ -113,7 +133,7 @@ fn walk<T>(
             .read_u32(block, pos + 4)
             .ok_or_else(|| err(start + pos, "truncated"))? as usize;
         let name = btf
-            .string_at(name_off)
+            .name_str(name_off)
             .ok_or_else(|| err(start + pos, "bad section name offset"))?;
         pos += 8;
         let bytes = n
@@ -122,9 +142,9 @@ fn walk<T>(
         let recs = block
             .get(pos..pos.saturating_add(bytes))
             .ok_or_else(|| err(start + pos, "truncated records"))?;
-        let mut list = Vec::with_capacity(n.min(4096));
         group(
-            &mut list,
+            &name,
+            n,
             Records {
                 bytes: recs,
                 size: rec_size,
@@ -133,9 +153,8 @@ fn walk<T>(
             },
         )?;
         pos += bytes;
-        out.push((name, list));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The records of one group.
@@ -173,32 +192,79 @@ fn insn_index(byte_off: u32, at: usize) -> Result<usize> {
 impl BtfExt {
     /// Parses `.BTF.ext`; string offsets are resolved against `btf`.
     pub fn parse(raw: &[u8], btf: &Btf) -> Result<BtfExt> {
-        let e = btf.endianness();
-        if e.read_u16(raw, 0) != Some(BTF_MAGIC) {
-            return Err(err(0, "bad magic"));
+        let mut ext = BtfExt::default();
+        visit(raw, btf, &mut ext)?;
+        Ok(ext)
+    }
+}
+
+impl ExtSink for BtfExt {
+    fn group(&mut self, kind: ExtKind, section: &str, count: usize) {
+        // The count comes from the file: a list grows past 4096 records as they arrive.
+        let room = count.min(4096);
+        let section = section.to_string();
+        match kind {
+            ExtKind::FuncInfo => self.func_info.push((section, Vec::with_capacity(room))),
+            ExtKind::LineInfo => self.line_info.push((section, Vec::with_capacity(room))),
+            ExtKind::CoreRelocation => self
+                .core_relocations
+                .push((section, Vec::with_capacity(room))),
         }
-        let r = |o: usize| e.read_u32(raw, o).ok_or_else(|| err(o, "truncated header"));
-        let hdr_len = r(4)? as usize;
-        if hdr_len < 24 {
-            return Err(err(4, "header too short"));
+    }
+    fn func_info(&mut self, r: FuncInfo) {
+        if let Some((_, list)) = self.func_info.last_mut() {
+            list.push(r);
         }
-        let at = |off: u32| {
-            hdr_len
-                .checked_add(off as usize)
-                .ok_or_else(|| err(8, "overflow"))
-        };
-        let func_info = walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |list, recs| {
+    }
+    fn line_info(&mut self, r: LineInfo) {
+        if let Some((_, list)) = self.line_info.last_mut() {
+            list.push(r);
+        }
+    }
+    fn core_relocation(&mut self, r: CoreRelocation) {
+        if let Some((_, list)) = self.core_relocations.last_mut() {
+            list.push(r);
+        }
+    }
+}
+
+/// Reads `.BTF.ext` into `sink`, checking all of it (string offsets are resolved against
+/// `btf`); on an error, `sink` has seen what came before it.
+pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()> {
+    let e = btf.endianness();
+    if e.read_u16(raw, 0) != Some(BTF_MAGIC) {
+        return Err(err(0, "bad magic"));
+    }
+    let r = |o: usize| e.read_u32(raw, o).ok_or_else(|| err(o, "truncated header"));
+    let hdr_len = r(4)? as usize;
+    if hdr_len < 24 {
+        return Err(err(4, "header too short"));
+    }
+    let at = |off: u32| {
+        hdr_len
+            .checked_add(off as usize)
+            .ok_or_else(|| err(8, "overflow"))
+    };
+    walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |name, n, recs| {
+        sink.group(ExtKind::FuncInfo, name, n);
+        for (pos, u) in recs.each() {
+            sink.func_info(FuncInfo {
+                insn: insn_index(u(0), pos)?,
+                type_id: u(4),
+            });
+        }
+        Ok(())
+    })?;
+    walk(
+        raw,
+        btf,
+        at(r(16)?)?,
+        r(20)? as usize,
+        16,
+        |name, n, recs| {
+            sink.group(ExtKind::LineInfo, name, n);
             for (pos, u) in recs.each() {
-                list.push(FuncInfo {
-                    insn: insn_index(u(0), pos)?,
-                    type_id: u(4),
-                });
-            }
-            Ok(())
-        })?;
-        let line_info = walk(raw, btf, at(r(16)?)?, r(20)? as usize, 16, |list, recs| {
-            for (pos, u) in recs.each() {
-                list.push(LineInfo {
+                sink.line_info(LineInfo {
                     insn: insn_index(u(0), pos)?,
                     file_name_off: u(4),
                     line_off: u(8),
@@ -206,12 +272,20 @@ impl BtfExt {
                 });
             }
             Ok(())
-        })?;
-        let core_relocations = if hdr_len >= 32 {
-            walk(raw, btf, at(r(24)?)?, r(28)? as usize, 16, |list, recs| {
+        },
+    )?;
+    if hdr_len >= 32 {
+        walk(
+            raw,
+            btf,
+            at(r(24)?)?,
+            r(28)? as usize,
+            16,
+            |name, n, recs| {
+                sink.group(ExtKind::CoreRelocation, name, n);
                 for (pos, u) in recs.each() {
                     let access_str_off = u(8);
-                    list.push(CoreRelocation {
+                    sink.core_relocation(CoreRelocation {
                         insn: insn_index(u(0), pos)?,
                         type_id: u(4),
                         access_str_off,
@@ -222,14 +296,8 @@ impl BtfExt {
                     });
                 }
                 Ok(())
-            })?
-        } else {
-            Vec::new()
-        };
-        Ok(BtfExt {
-            func_info,
-            line_info,
-            core_relocations,
-        })
+            },
+        )?;
     }
+    Ok(())
 }

@@ -823,3 +823,67 @@ fn a_programs_function_is_read_from_the_program_list() {
     // It calls subprograms, which are all still there.
     assert!(obj.link(&second.name).unwrap().functions.len() > 1);
 }
+
+/// Each function's `.BTF.ext` records, read as the records stream in, are those `BtfExt::parse`
+/// groups under its section and inside its bounds, made relative to it, in file order.
+#[test]
+fn functions_hold_exactly_their_btf_ext_records() {
+    fn expect<T: Clone>(
+        groups: &[(String, Vec<T>)],
+        f: &crate::FunctionSpec,
+        insn: impl Fn(&T) -> usize,
+        relative: impl Fn(&T, usize) -> T,
+    ) -> Vec<T> {
+        let bounds = f.id.insn..f.id.insn + f.instructions.len();
+        groups
+            .iter()
+            .filter(|(s, _)| *s == f.section)
+            .flat_map(|(_, recs)| recs)
+            .filter(|r| bounds.contains(&insn(r)))
+            .map(|r| relative(r, insn(r) - f.id.insn))
+            .collect()
+    }
+    let (mut functions, mut lines, mut cores) = (0, 0, 0);
+    for stem in super::all_stems() {
+        for big_endian in [false, true] {
+            let bytes = super::object_bytes(&stem, big_endian);
+            let obj = ObjectSpec::parse(&bytes).unwrap_or_else(|e| panic!("{stem}: {e}"));
+            let elf = crate::elf::RawElf::parse(&bytes).expect("parsed once already");
+            let (Some(btf), Some(raw)) = (&obj.btf, elf.section_by_name(".BTF.ext")) else {
+                continue;
+            };
+            let ext = crate::btf::BtfExt::parse(raw.data, btf).expect("parsed once already");
+            for f in obj.functions() {
+                functions += 1;
+                let func = expect(
+                    &ext.func_info,
+                    f,
+                    |r| r.insn,
+                    |r, insn| crate::FuncInfo { insn, ..*r },
+                );
+                let line = expect(
+                    &ext.line_info,
+                    f,
+                    |r| r.insn,
+                    |r, insn| crate::LineInfo { insn, ..*r },
+                );
+                let core = expect(
+                    &ext.core_relocations,
+                    f,
+                    |r| r.insn,
+                    |r, insn| crate::CoreRelocation { insn, ..r.clone() },
+                );
+                assert_eq!(f.func_info, func, "{stem} {}: func_info", f.name);
+                assert_eq!(f.line_info, line, "{stem} {}: line_info", f.name);
+                assert_eq!(f.core_relocations, core, "{stem} {}: CO-RE", f.name);
+                assert_eq!(f.func_info.len(), 1, "{stem} {}: one func_info", f.name);
+                lines += f.line_info.len();
+                cores += f.core_relocations.len();
+            }
+        }
+    }
+    assert!(
+        functions > 50 && lines > 500 && cores > 10,
+        "{functions} {lines} {cores}"
+    );
+}
