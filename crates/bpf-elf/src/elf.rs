@@ -303,10 +303,6 @@ impl<'a> RawElf<'a> {
             .unwrap_or("?")
     }
 
-    pub fn section_by_name(&self, name: &str) -> Option<&RawSection<'a>> {
-        self.sections.iter().find(|s| s.name == name)
-    }
-
     /// The symbol a relocation refers to, checked: not the null symbol, in range.
     pub fn rel_symbol(&self, section: &str, rel: &RawRel) -> Result<&RawSymbol<'a>> {
         if rel.symbol == 0 {

@@ -141,15 +141,7 @@ impl Instruction {
     /// The slot as the kernel's `struct bpf_insn` (native byte order).
     #[inline]
     pub fn to_bpf_insn(&self) -> uapi::bpf_insn {
-        let mut insn = uapi::bpf_insn {
-            code: self.code,
-            off: self.off,
-            imm: self.imm,
-            ..Default::default()
-        };
-        insn.set_dst_reg(self.dst);
-        insn.set_src_reg(self.src);
-        insn
+        bpf_sys::prog::insn(self.code, self.dst, self.src, self.off, self.imm)
     }
 
     /// Whether this is the first slot of a 64-bit immediate load.

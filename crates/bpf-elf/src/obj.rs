@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use crate::btf::{Btf, BtfKind, BtfTypeData, ExtKind, ExtSink};
+use crate::btf::{Btf, BtfKind, BtfTypeData, ExtSink, RawName};
 use crate::data;
 use crate::elf::{RawElf, RawSection};
 use crate::error::{ElfError, Result};
@@ -187,9 +187,6 @@ impl ObjectSpec {
             let mut sink = AttachExt {
                 elf: &elf,
                 functions: &mut functions,
-                section: None,
-                left: 0,
-                last: None,
             };
             crate::btf::visit_ext(s.data, btf, &mut sink)?;
         }
@@ -379,16 +376,16 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
     // Read from the raw bytes: fixing them does not build the types.
     btf.fix_datasecs(
         |id, name| {
-            if kconfig.is_none() && name == ".kconfig" {
+            if kconfig.is_none() && name.is(".kconfig") {
                 kconfig = Some(id);
             }
-            let section = elf.section_by_name(name)?;
+            let section = elf.sections.iter().find(|s| name.is(&s.name))?;
             Some((u32::try_from(section.size).ok()?, section.index))
         },
         |&index, var| {
             let symbol = elf
                 .symbols_in(index)
-                .find(|s| !s.is_section() && *s.name == *var)?;
+                .find(|s| !s.is_section() && var.is(&s.name))?;
             u32::try_from(symbol.value).ok()
         },
     );
@@ -400,91 +397,106 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
 struct AttachExt<'a, 'e> {
     elf: &'a RawElf<'e>,
     functions: &'a mut [FunctionSpec],
-    /// The code section the current group describes (`None`: not a code section; its records
-    /// are checked and dropped).
-    section: Option<usize>,
-    /// Records of the current group not yet placed.
-    left: usize,
-    /// The function the previous record went to.
-    last: Option<usize>,
 }
 
 impl AttachExt<'_, '_> {
-    /// Appends a record of instruction `insn` (of the current section) to its function's list,
-    /// made by `rec` from the instruction's index in the function.
-    fn place<T>(
+    /// Appends each record of a group for `section` to its function's list (picked by `list`),
+    /// with its instruction made relative to the function. Records of a section that is not
+    /// code, or outside every function, are taken (so checked) and dropped.
+    fn attach<T>(
         &mut self,
-        insn: usize,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<T>>,
+        insn: impl Fn(&mut T) -> &mut usize,
         list: impl Fn(&mut FunctionSpec) -> &mut Vec<T>,
-        rec: impl FnOnce(usize) -> T,
-    ) {
-        let left = self.left;
-        self.left = left.saturating_sub(1);
-        let Some(section) = self.section else { return };
-        let holds = |f: &FunctionSpec| {
-            f.id.section == section && (f.id.insn..f.id.insn + f.instructions.len()).contains(&insn)
-        };
-        let owner = match self.last {
-            Some(i) if self.functions.get(i).is_some_and(holds) => i,
-            _ => {
-                let key = FunctionId { section, insn };
-                let Some(i) = self
-                    .functions
-                    .partition_point(|f| f.id <= key)
-                    .checked_sub(1)
-                else {
-                    return;
-                };
-                if !self.functions.get(i).is_some_and(holds) {
-                    return;
+    ) -> Result<()> {
+        let section = self
+            .elf
+            .sections
+            .iter()
+            .find(|s| s.is_exec() && section.is(&s.name))
+            .map(|s| s.index);
+        // The function of the previous record, and its instructions in the section.
+        let mut current: Option<(usize, std::ops::Range<usize>)> = None;
+        let mut left = count;
+        for r in records {
+            let mut r = r?;
+            left = left.saturating_sub(1);
+            let Some(section) = section else { continue };
+            let at = *insn(&mut r);
+            let owner = match &current {
+                Some((i, insns)) if insns.contains(&at) => *i,
+                _ => {
+                    let key = FunctionId { section, insn: at };
+                    let i = self.functions.partition_point(|f| f.id <= key);
+                    let Some(f) = i.checked_sub(1).and_then(|i| self.functions.get(i)) else {
+                        continue;
+                    };
+                    let insns = f.id.insn..f.id.insn + f.instructions.len();
+                    if f.id.section != section || !insns.contains(&at) {
+                        continue;
+                    }
+                    current = Some((i - 1, insns));
+                    i - 1
                 }
-                i
+            };
+            let Some(f) = self.functions.get_mut(owner) else {
+                continue;
+            };
+            *insn(&mut r) = at - f.id.insn;
+            let out = list(f);
+            if out.len() == out.capacity() {
+                // Room for the rest of the group: records of one function follow each other.
+                out.reserve(left + 1);
             }
-        };
-        self.last = Some(owner);
-        let Some(f) = self.functions.get_mut(owner) else {
-            return;
-        };
-        let start = f.id.insn;
-        let out = list(f);
-        if out.len() == out.capacity() {
-            // Room for the rest of the group: records of one function follow each other.
-            out.reserve(left);
+            out.push(r);
         }
-        out.push(rec(insn - start));
+        Ok(())
     }
 }
 
 impl ExtSink for AttachExt<'_, '_> {
-    fn group(&mut self, _: ExtKind, section: &str, count: usize) {
-        self.section = self
-            .elf
-            .sections
-            .iter()
-            .find(|s| s.name == section && s.is_exec())
-            .map(|s| s.index);
-        self.left = count;
-        self.last = None;
-    }
-    fn func_info(&mut self, r: crate::FuncInfo) {
-        self.place(
-            r.insn,
+    fn func_info(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<crate::FuncInfo>>,
+    ) -> Result<()> {
+        self.attach(
+            section,
+            count,
+            records,
+            |r| &mut r.insn,
             |f| &mut f.func_info,
-            |insn| crate::FuncInfo { insn, ..r },
-        );
+        )
     }
-    fn line_info(&mut self, r: crate::LineInfo) {
-        self.place(
-            r.insn,
+    fn line_info(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<crate::LineInfo>>,
+    ) -> Result<()> {
+        self.attach(
+            section,
+            count,
+            records,
+            |r| &mut r.insn,
             |f| &mut f.line_info,
-            |insn| crate::LineInfo { insn, ..r },
-        );
+        )
     }
-    fn core_relocation(&mut self, r: crate::CoreRelocation) {
-        self.place(
-            r.insn,
+    fn core_relocations(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<crate::CoreRelocation>>,
+    ) -> Result<()> {
+        self.attach(
+            section,
+            count,
+            records,
+            |r| &mut r.insn,
             |f| &mut f.core_relocations,
-            |insn| crate::CoreRelocation { insn, ..r },
-        );
+        )
     }
 }

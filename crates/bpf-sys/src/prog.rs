@@ -310,14 +310,28 @@ pub fn detach(
     unsafe { sys_bpf(Cmd::ProgDetach, &mut attr, ATTR_SIZE) }.map(drop)
 }
 
-/// An instruction from its parts.
+/// An instruction from its parts (registers keep their low 4 bits).
+#[inline]
 pub fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
     bpf_insn {
         code,
         _bitfield_align_1: [],
-        _bitfield_1: bpf_insn::new_bitfield_1(dst, src),
+        _bitfield_1: uapi::__BindgenBitfieldUnit::new([regs_byte(dst, src)]),
         off,
         imm,
+    }
+}
+
+/// The byte of `struct bpf_insn` that holds `__u8 dst_reg:4, src_reg:4`: C puts the first
+/// bitfield in the low bits on little-endian targets and in the high bits on big-endian ones.
+/// Written whole, not bit by bit as bindgen's setters do (the loader builds every instruction
+/// of every program with it).
+#[inline]
+const fn regs_byte(dst: u8, src: u8) -> u8 {
+    if cfg!(target_endian = "little") {
+        (dst & 0xf) | (src << 4)
+    } else {
+        (dst << 4) | (src & 0xf)
     }
 }
 
@@ -376,6 +390,21 @@ pub fn ld_map_fd(dst: u8, map: BorrowedFd<'_>) -> [bpf_insn; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insn_puts_each_register_where_the_bitfield_accessors_read_it() {
+        for dst in 0..=0xffu8 {
+            for src in [0u8, 1, 7, 10, 15, 16, 0x5a, 0xff] {
+                let i = insn(0x85, dst, src, -3, 42);
+                assert_eq!((i.dst_reg(), i.src_reg()), (dst & 0xf, src & 0xf));
+                let mut by_setters = bpf_insn::default();
+                by_setters.set_dst_reg(dst);
+                by_setters.set_src_reg(src);
+                assert_eq!(i._bitfield_1, by_setters._bitfield_1, "dst {dst} src {src}");
+                assert_eq!((i.code, i.off, i.imm), (0x85, -3, 42));
+            }
+        }
+    }
 
     #[test]
     fn load_attr_points_at_the_callers_slices() {

@@ -1,7 +1,7 @@
 //! `.BTF.ext`: per-instruction records (func_info, line_info, CO-RE relocations), grouped by the
 //! ELF section they describe.
 
-use super::Btf;
+use super::{Btf, RawName};
 use crate::error::{ElfError, Result};
 
 const BTF_MAGIC: u16 = 0xeb9f;
@@ -75,25 +75,31 @@ fn err(offset: usize, reason: &'static str) -> ElfError {
     ElfError::InvalidBtfExt { offset, reason }
 }
 
-/// Which list of `.BTF.ext` a group of records belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExtKind {
-    FuncInfo,
-    LineInfo,
-    CoreRelocation,
-}
-
-/// Receives `.BTF.ext` as [`visit`] reads it: each group's header, then its records, in file
-/// order.
+/// Receives `.BTF.ext` as [`visit`] reads it, a group of records at a time: the ELF section the
+/// group describes, how many records it declares, and its records, decoded and checked as they
+/// are taken (an error ends the walk). What a sink leaves untaken is still checked.
 pub(crate) trait ExtSink {
-    /// The next `count` records (of `kind`) describe the ELF section named `section`.
-    fn group(&mut self, kind: ExtKind, section: &str, count: usize);
-    /// A func_info record of the current group (its `insn` indexed in the section).
-    fn func_info(&mut self, r: FuncInfo);
-    /// A line_info record of the current group.
-    fn line_info(&mut self, r: LineInfo);
-    /// A CO-RE relocation record of the current group.
-    fn core_relocation(&mut self, r: CoreRelocation);
+    /// A group of func_info records (their `insn` indexed in the section).
+    fn func_info(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<FuncInfo>>,
+    ) -> Result<()>;
+    /// A group of line_info records.
+    fn line_info(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<LineInfo>>,
+    ) -> Result<()>;
+    /// A group of CO-RE relocation records.
+    fn core_relocations(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<CoreRelocation>>,
+    ) -> Result<()>;
 }
 
 /// Walks one info block: `u32 rec_size`, then `{sec_name_off, num_info, records}` groups.
@@ -105,7 +111,7 @@ fn walk(
     start: usize,
     len: usize,
     min_rec: usize,
-    mut group: impl FnMut(&str, usize, Records<'_>) -> Result<()>,
+    mut group: impl FnMut(RawName<'_>, usize, Records<'_>) -> Result<()>,
 ) -> Result<()> {
     let e = btf.endianness();
     let end = start
@@ -133,7 +139,7 @@ fn walk(
             .read_u32(block, pos + 4)
             .ok_or_else(|| err(start + pos, "truncated"))? as usize;
         let name = btf
-            .name_str(name_off)
+            .raw_name(name_off)
             .ok_or_else(|| err(start + pos, "bad section name offset"))?;
         pos += 8;
         let bytes = n
@@ -143,7 +149,7 @@ fn walk(
             .get(pos..pos.saturating_add(bytes))
             .ok_or_else(|| err(start + pos, "truncated records"))?;
         group(
-            &name,
+            name,
             n,
             Records {
                 bytes: recs,
@@ -199,33 +205,47 @@ impl BtfExt {
 }
 
 impl ExtSink for BtfExt {
-    fn group(&mut self, kind: ExtKind, section: &str, count: usize) {
-        // The count comes from the file: a list grows past 4096 records as they arrive.
-        let room = count.min(4096);
-        let section = section.to_string();
-        match kind {
-            ExtKind::FuncInfo => self.func_info.push((section, Vec::with_capacity(room))),
-            ExtKind::LineInfo => self.line_info.push((section, Vec::with_capacity(room))),
-            ExtKind::CoreRelocation => self
-                .core_relocations
-                .push((section, Vec::with_capacity(room))),
-        }
+    fn func_info(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<FuncInfo>>,
+    ) -> Result<()> {
+        self.func_info.push(group(section, count, records)?);
+        Ok(())
     }
-    fn func_info(&mut self, r: FuncInfo) {
-        if let Some((_, list)) = self.func_info.last_mut() {
-            list.push(r);
-        }
+    fn line_info(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<LineInfo>>,
+    ) -> Result<()> {
+        self.line_info.push(group(section, count, records)?);
+        Ok(())
     }
-    fn line_info(&mut self, r: LineInfo) {
-        if let Some((_, list)) = self.line_info.last_mut() {
-            list.push(r);
-        }
+    fn core_relocations(
+        &mut self,
+        section: RawName<'_>,
+        count: usize,
+        records: &mut impl Iterator<Item = Result<CoreRelocation>>,
+    ) -> Result<()> {
+        self.core_relocations.push(group(section, count, records)?);
+        Ok(())
     }
-    fn core_relocation(&mut self, r: CoreRelocation) {
-        if let Some((_, list)) = self.core_relocations.last_mut() {
-            list.push(r);
-        }
+}
+
+/// A group as [`BtfExt`] keeps it.
+fn group<T>(
+    section: RawName<'_>,
+    count: usize,
+    records: &mut impl Iterator<Item = Result<T>>,
+) -> Result<(String, Vec<T>)> {
+    // The count comes from the file: a list grows past 4096 records as they arrive.
+    let mut list = Vec::with_capacity(count.min(4096));
+    for r in records {
+        list.push(r?);
     }
+    Ok((String::from(section.to_name()), list))
 }
 
 /// Reads `.BTF.ext` into `sink`, checking all of it (string offsets are resolved against
@@ -246,14 +266,14 @@ pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()
             .ok_or_else(|| err(8, "overflow"))
     };
     walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |name, n, recs| {
-        sink.group(ExtKind::FuncInfo, name, n);
-        for (pos, u) in recs.each() {
-            sink.func_info(FuncInfo {
+        let mut it = recs.each().map(|(pos, u)| {
+            Ok(FuncInfo {
                 insn: insn_index(u(0), pos)?,
                 type_id: u(4),
-            });
-        }
-        Ok(())
+            })
+        });
+        sink.func_info(name, n, &mut it)?;
+        it.try_for_each(|r| r.map(drop))
     })?;
     walk(
         raw,
@@ -262,16 +282,16 @@ pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()
         r(20)? as usize,
         16,
         |name, n, recs| {
-            sink.group(ExtKind::LineInfo, name, n);
-            for (pos, u) in recs.each() {
-                sink.line_info(LineInfo {
+            let mut it = recs.each().map(|(pos, u)| {
+                Ok(LineInfo {
                     insn: insn_index(u(0), pos)?,
                     file_name_off: u(4),
                     line_off: u(8),
                     line_col: u(12),
-                });
-            }
-            Ok(())
+                })
+            });
+            sink.line_info(name, n, &mut it)?;
+            it.try_for_each(|r| r.map(drop))
         },
     )?;
     if hdr_len >= 32 {
@@ -282,10 +302,9 @@ pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()
             r(28)? as usize,
             16,
             |name, n, recs| {
-                sink.group(ExtKind::CoreRelocation, name, n);
-                for (pos, u) in recs.each() {
+                let mut it = recs.each().map(|(pos, u)| {
                     let access_str_off = u(8);
-                    sink.core_relocation(CoreRelocation {
+                    Ok(CoreRelocation {
                         insn: insn_index(u(0), pos)?,
                         type_id: u(4),
                         access_str_off,
@@ -293,9 +312,10 @@ pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()
                             .string_at(access_str_off)
                             .ok_or_else(|| err(pos, "bad access string offset"))?,
                         kind: u(12),
-                    });
-                }
-                Ok(())
+                    })
+                });
+                sink.core_relocations(name, n, &mut it)?;
+                it.try_for_each(|r| r.map(drop))
             },
         )?;
     }

@@ -11,7 +11,7 @@ mod sanitize;
 mod write;
 
 pub use builder::BtfBuilder;
-pub(crate) use ext::{visit as visit_ext, ExtKind, ExtSink};
+pub(crate) use ext::{visit as visit_ext, ExtSink};
 pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
 pub use sanitize::BtfFeatures;
 
@@ -234,6 +234,27 @@ fn name_in(strings: &StrTable<'_>, offset: u32) -> Option<Name> {
         Str::Text(s) => Name::from(s),
         Str::Bytes(b) => Name::from_bytes(b),
     })
+}
+
+/// A string of a BTF string section as its bytes: compared with a `str` as [`Name`] would read
+/// it, without checking it as UTF-8 first (a short check costs more than the comparison).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawName<'a>(pub &'a [u8]);
+
+impl RawName<'_> {
+    /// Whether it reads as `s`.
+    pub fn is(self, s: &str) -> bool {
+        // Only a name that is not UTF-8 reads differently from its bytes (ASCII is).
+        self.0 == s.as_bytes()
+            || (!self.0.is_ascii()
+                && std::str::from_utf8(self.0).is_err()
+                && Name::from_bytes(self.0) == s)
+    }
+
+    /// The name, with invalid UTF-8 replaced (as [`Name`] reads it).
+    pub fn to_name(self) -> Name {
+        Name::from_bytes(self.0)
+    }
 }
 
 /// A byte order, for [`read_types`].
@@ -825,11 +846,12 @@ impl Btf {
     /// Whether the string at `off` reads as `name` (as [`Btf::name_at`] would give it), without
     /// building it.
     fn name_is(&self, off: u32, name: &str) -> bool {
-        self.name_bytes(off).is_some_and(|b| {
-            // Only a name that is not UTF-8 reads differently from its bytes (ASCII is).
-            b == name.as_bytes()
-                || (!b.is_ascii() && std::str::from_utf8(b).is_err() && Name::from_bytes(b) == name)
-        })
+        self.name_bytes(off).is_some_and(|b| RawName(b).is(name))
+    }
+
+    /// The string at `off` as bytes, to compare without building a `str` (see [`RawName`]).
+    pub(crate) fn raw_name(&self, off: u32) -> Option<RawName<'_>> {
+        self.name_bytes(off).map(RawName)
     }
 
     /// The raw section, with `DATASEC` sizes and variable offsets fixed up; what the loader
@@ -939,15 +961,15 @@ impl Btf {
     /// (`None` leaves it).
     pub(crate) fn fix_datasecs<C>(
         &mut self,
-        mut section: impl FnMut(u32, &str) -> Option<(u32, C)>,
-        mut offset: impl FnMut(&C, &str) -> Option<u32>,
+        mut section: impl FnMut(u32, RawName<'_>) -> Option<(u32, C)>,
+        mut offset: impl FnMut(&C, RawName<'_>) -> Option<u32>,
     ) {
         for k in 0..self.datasecs.len() {
             let Some(d) = self.datasecs.get(k).copied() else {
                 break;
             };
-            let name = self.name_str(d.name_off).unwrap_or_default();
-            let Some((size, context)) = section(d.id, &name) else {
+            let name = self.raw_name(d.name_off).unwrap_or(RawName(b""));
+            let Some((size, context)) = section(d.id, name) else {
                 continue;
             };
             self.set_datasec(&d, None, size);
@@ -959,7 +981,7 @@ impl Btf {
                 else {
                     continue;
                 };
-                if let Some(off) = offset(&context, &var) {
+                if let Some(off) = offset(&context, var) {
                     self.set_datasec(&d, Some(i), off);
                 }
             }
@@ -972,23 +994,12 @@ impl Btf {
     }
 
     /// The name of the type a `DATASEC` entry points at.
-    fn var_name(&self, id: u32) -> Option<std::borrow::Cow<'_, str>> {
+    fn var_name(&self, id: u32) -> Option<RawName<'_>> {
         match self.vars.binary_search_by_key(&id, |v| v.id) {
-            Ok(i) => self.name_str(self.vars.get(i)?.name_off),
+            Ok(i) => self.raw_name(self.vars.get(i)?.name_off),
             // Not a VAR (only malformed objects): the type's name, as the types have it.
-            Err(_) => self
-                .type_by_id(id)
-                .map(|t| std::borrow::Cow::Borrowed(t.name.as_str())),
+            Err(_) => self.type_by_id(id).map(|t| RawName(t.name.as_bytes())),
         }
-    }
-
-    /// The string at `off` as [`Btf::name_at`] reads it, borrowed when it is UTF-8.
-    fn name_str(&self, off: u32) -> Option<std::borrow::Cow<'_, str>> {
-        let bytes = self.name_bytes(off)?;
-        Some(match std::str::from_utf8(bytes) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => std::borrow::Cow::Owned(Name::from_bytes(bytes).to_string()),
-        })
     }
 
     /// Sets a `DATASEC`'s size (`var` `None`) or the offset of its variable `var`, in the raw

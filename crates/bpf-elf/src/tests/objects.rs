@@ -849,7 +849,9 @@ fn functions_hold_exactly_their_btf_ext_records() {
             let bytes = super::object_bytes(&stem, big_endian);
             let obj = ObjectSpec::parse(&bytes).unwrap_or_else(|e| panic!("{stem}: {e}"));
             let elf = crate::elf::RawElf::parse(&bytes).expect("parsed once already");
-            let (Some(btf), Some(raw)) = (&obj.btf, elf.section_by_name(".BTF.ext")) else {
+            let (Some(btf), Some(raw)) =
+                (&obj.btf, elf.sections.iter().find(|s| s.name == ".BTF.ext"))
+            else {
                 continue;
             };
             let ext = crate::btf::BtfExt::parse(raw.data, btf).expect("parsed once already");
