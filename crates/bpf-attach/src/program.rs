@@ -567,8 +567,8 @@ impl KernelProgram {
                 "its program type is unknown (set it for this section name)",
             ));
         }
-        let license =
-            CString::new(self.license()).map_err(|_| invalid("its license contains a NUL byte"))?;
+        let license = license_cstr(self.license())
+            .ok_or_else(|| invalid("its license contains a NUL byte"))?;
         for f in &self.freezes {
             f.freeze()
                 .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
@@ -576,13 +576,15 @@ impl KernelProgram {
         let btf_fd = self.origin.object().and_then(|o| o.btf_fd.as_ref());
         let (func_info, line_info) = (self.func_info(), self.line_info());
         let has_btf = btf_fd.is_some() && !(func_info.is_empty() && line_info.is_empty());
-        // Encoded once for every attempt.
+        // Encoded once for every attempt; on the stack unless the program has over sixty
+        // source lines.
+        let (mut stack, mut heap) = ([0u32; 256], Vec::new());
         let words = if has_btf {
-            encode_records(func_info, line_info)
+            encode_records(&mut stack, &mut heap, func_info, line_info)
         } else {
-            Vec::new()
+            &[]
         };
-        let records: &[u8] = bytemuck::cast_slice(&words);
+        let records: &[u8] = bytemuck::cast_slice(words);
         let (func_info, line_info) =
             records.split_at(records.len().min(func_info.len() * FUNC_INFO_SIZE));
         let records = Records {
@@ -594,7 +596,7 @@ impl KernelProgram {
             btf: has_btf,
             attach_type: self.expected_attach_type,
         };
-        let mut result = self.load_config(&license, records, first);
+        let mut result = self.load_config(license.as_ref(), records, first);
         let mut used = first;
         if let Err(f) = &result {
             if retry_without_attach_type(f.source.errno(), first.attach_type) {
@@ -602,13 +604,13 @@ impl KernelProgram {
                     attach_type: None,
                     ..first
                 };
-                result = self.load_config(&license, records, used);
+                result = self.load_config(license.as_ref(), records, used);
             }
         }
         if let Err(f) = &result {
             if retry_without_btf(f.source.errno(), used.btf) {
                 let plain = Config { btf: false, ..used };
-                if let Ok(ok) = self.load_config(&license, records, plain) {
+                if let Ok(ok) = self.load_config(license.as_ref(), records, plain) {
                     used = plain;
                     result = Ok(ok);
                 }
@@ -855,17 +857,47 @@ struct Records<'a> {
 /// `struct bpf_func_info` records, then `struct bpf_line_info` records, as words in the
 /// host's byte order, in one buffer: the first `func_info.len() * FUNC_INFO_SIZE` bytes are the
 /// func_info.
-fn encode_records(func_info: &[FuncInfo], line_info: &[LineInfo]) -> Vec<u32> {
-    let mut words = Vec::with_capacity(
-        (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4,
-    );
-    for r in func_info {
-        words.extend_from_slice(&[r.insn as u32, r.type_id]);
+/// The license as the NUL-terminated string `BPF_PROG_LOAD` takes: the licenses objects
+/// declare most are static, others are copied; `None` when it holds a NUL byte.
+fn license_cstr(license: &str) -> Option<std::borrow::Cow<'static, CStr>> {
+    const COMMON: [&CStr; 6] = [
+        c"GPL",
+        c"Dual BSD/GPL",
+        c"Dual MIT/GPL",
+        c"GPL v2",
+        c"Dual MPL/GPL",
+        c"",
+    ];
+    if let Some(c) = COMMON.iter().find(|c| c.to_bytes() == license.as_bytes()) {
+        return Some(std::borrow::Cow::Borrowed(c));
     }
-    for r in line_info {
-        words.extend_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
+    CString::new(license).ok().map(std::borrow::Cow::Owned)
+}
+
+/// The kernel's `bpf_func_info` then `bpf_line_info` records, as words: written into `stack`
+/// when they fit, into `heap` otherwise.
+fn encode_records<'a>(
+    stack: &'a mut [u32],
+    heap: &'a mut Vec<u32>,
+    func_info: &[FuncInfo],
+    line_info: &[LineInfo],
+) -> &'a [u32] {
+    let words = (func_info.len() * FUNC_INFO_SIZE + line_info.len() * LINE_INFO_SIZE) / 4;
+    let out = match stack.get_mut(..words) {
+        Some(out) => out,
+        None => {
+            *heap = vec![0; words];
+            heap.as_mut_slice()
+        }
+    };
+    let (func, line) = out.split_at_mut((func_info.len() * FUNC_INFO_SIZE / 4).min(words));
+    for (o, r) in func.chunks_exact_mut(2).zip(func_info) {
+        o.copy_from_slice(&[r.insn as u32, r.type_id]);
     }
-    words
+    for (o, r) in line.chunks_exact_mut(4).zip(line_info) {
+        o.copy_from_slice(&[r.insn as u32, r.file_name_off, r.line_off, r.line_col]);
+    }
+    out
 }
 
 /// The running kernel's `LINUX_VERSION_CODE`, or 0 when the release cannot be read.
@@ -884,6 +916,18 @@ fn raw_fd(fd: BorrowedFd<'_>) -> i32 {
 mod tests {
     use super::*;
     use crate::error::errno::{EACCES, EPERM};
+
+    #[test]
+    fn licenses_reach_the_kernel_as_written() {
+        for l in ["GPL", "Dual BSD/GPL", "", "Proprietary", "GPL v2", "MIT"] {
+            assert_eq!(license_cstr(l).unwrap().to_bytes(), l.as_bytes());
+        }
+        assert!(matches!(
+            license_cstr("GPL"),
+            Some(std::borrow::Cow::Borrowed(_))
+        ));
+        assert!(license_cstr("G\0PL").is_none());
+    }
 
     #[test]
     fn attach_type_is_dropped_only_on_einval_and_only_when_set() {
@@ -923,16 +967,21 @@ mod tests {
             line_off: 3,
             line_col: 4,
         };
-        let r = encode_records(&[func], &[line(1)]);
-        let bytes: &[u8] = bytemuck::cast_slice(&r);
+        let (mut stack, mut heap) = ([0u32; 256], Vec::new());
+        let r = encode_records(&mut stack, &mut heap, &[func], &[line(1)]);
+        let bytes: &[u8] = bytemuck::cast_slice(r);
         assert_eq!(bytes.len(), FUNC_INFO_SIZE + LINE_INFO_SIZE);
         let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!((word(0), word(1)), (3, 9));
         assert_eq!((word(2), word(3), word(4), word(5)), (1, 2, 3, 4));
 
-        // Many line records: each in its place, after the func_info.
+        assert!(heap.is_empty(), "two records fit on the stack");
+
+        // Many line records (more than the stack holds): each in its place, after the
+        // func_info.
         let lines: Vec<LineInfo> = (0..200).map(line).collect();
-        let r = encode_records(&[func], &lines);
+        let mut stack = [0u32; 256];
+        let r = encode_records(&mut stack, &mut heap, &[func], &lines);
         assert_eq!(r.len(), 2 + 4 * lines.len());
         assert_eq!(&r[..2], &[3, 9]);
         for (i, w) in r[2..].chunks(4).enumerate() {
