@@ -4,9 +4,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use crate::btf::{Btf, BtfKind, BtfTypeData, ExtSink, RawName};
+use crate::btf::{Btf, BtfKind, BtfTypeData, ExtSink, RawName, Record, Records};
 use crate::data;
-use crate::elf::{RawElf, RawSection};
+use crate::elf::{RawElf, RawSection, RawSymbol};
 use crate::error::{ElfError, Result};
 use crate::insn::Endianness;
 use crate::maps::{self, MapSpec};
@@ -187,6 +187,7 @@ impl ObjectSpec {
             let mut sink = AttachExt {
                 elf: &elf,
                 functions: &mut functions,
+                last: None,
             };
             crate::btf::visit_ext(s.data, btf, &mut sink)?;
         }
@@ -367,6 +368,20 @@ fn kconfig_names(btf: Option<&Btf>, datasec: Option<u32>) -> Vec<&str> {
     names
 }
 
+/// A test of whether a name from a file reads as `name` (as [`RawName::is`]), for scanning many
+/// names: an ASCII `name` (the usual) reads as another only if their bytes are equal, which is
+/// checked once here rather than for each name compared.
+fn reads_as(name: RawName<'_>) -> impl Fn(&str) -> bool + '_ {
+    let ascii = name.0.is_ascii();
+    move |s| {
+        if ascii {
+            name.0 == s.as_bytes()
+        } else {
+            name.is(s)
+        }
+    }
+}
+
 /// clang leaves `DATASEC` sizes and global variables' offsets at 0; the symbol table has them.
 ///
 /// Returns the id of the `.kconfig` `DATASEC` (the first, as [`Btf::find`] would), found on the
@@ -376,16 +391,32 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
     // Read from the raw bytes: fixing them does not build the types.
     btf.fix_datasecs(
         |id, name| {
-            if kconfig.is_none() && name.is(".kconfig") {
+            // Bytes that are not UTF-8 read with a replacement character, never as this ASCII
+            // name: comparing bytes is what `name.is(".kconfig")` would do.
+            if kconfig.is_none() && name.0 == b".kconfig" {
                 kconfig = Some(id);
             }
-            let section = elf.sections.iter().find(|s| name.is(&s.name))?;
-            Some((u32::try_from(section.size).ok()?, section.index))
+            let is_name = reads_as(name);
+            let section = elf.sections.iter().find(|s| is_name(&s.name))?;
+            let size = u32::try_from(section.size).ok()?;
+            // Its variables are looked up among the symbols from the section's first to its
+            // last only: clang puts them together, after the local symbols, so this span is
+            // short (and it holds every symbol of the section, whatever their order).
+            let index = section.index;
+            let in_section = |s: &RawSymbol<'_>| s.section == Some(index);
+            let first = elf.symbols.iter().position(in_section);
+            let last = elf.symbols.iter().rposition(in_section);
+            let symbols = first
+                .zip(last)
+                .and_then(|(first, last)| elf.symbols.get(first..=last))
+                .unwrap_or_default();
+            Some((size, (index, symbols)))
         },
-        |&index, var| {
-            let symbol = elf
-                .symbols_in(index)
-                .find(|s| !s.is_section() && var.is(&s.name))?;
+        |&(index, symbols), var| {
+            let is_name = reads_as(var);
+            let symbol = symbols
+                .iter()
+                .find(|s| s.section == Some(index) && !s.is_section() && is_name(&s.name))?;
             u32::try_from(symbol.value).ok()
         },
     );
@@ -397,52 +428,68 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
 struct AttachExt<'a, 'e> {
     elf: &'a RawElf<'e>,
     functions: &'a mut [FunctionSpec],
+    /// The last group's section name and the code section it names: the groups of one section
+    /// (func_info, line_info, CO-RE) look it up once.
+    last: Option<(&'a [u8], Option<usize>)>,
 }
 
-impl AttachExt<'_, '_> {
+impl<'a> AttachExt<'a, '_> {
+    /// The index of the code section a group names (the first, as `section_by_name` would).
+    fn code_section(&mut self, name: RawName<'a>) -> Option<usize> {
+        match self.last {
+            Some((last, index)) if last == name.0 => index,
+            _ => {
+                let is_name = reads_as(name);
+                let index = self
+                    .elf
+                    .sections
+                    .iter()
+                    .find(|s| s.is_exec() && is_name(&s.name))
+                    .map(|s| s.index);
+                self.last = Some((name.0, index));
+                index
+            }
+        }
+    }
+
     /// Appends each record of a group for `section` to its function's list (picked by `list`),
     /// with its instruction made relative to the function. Records of a section that is not
     /// code, or outside every function, are taken (so checked) and dropped.
-    fn attach<T>(
+    fn attach<T: Record>(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<T>>,
+        section: RawName<'a>,
+        records: &mut Records<'_, T>,
         insn: impl Fn(&mut T) -> &mut usize,
         list: impl Fn(&mut FunctionSpec) -> &mut Vec<T>,
-    ) -> Result<()> {
-        let section = self
-            .elf
-            .sections
-            .iter()
-            .find(|s| s.is_exec() && section.is(&s.name))
-            .map(|s| s.index);
+    ) {
+        let Some(section) = self.code_section(section) else {
+            return;
+        };
+        let functions = &mut *self.functions;
         // The function of the previous record, and its instructions in the section.
         let mut current: Option<(usize, std::ops::Range<usize>)> = None;
-        let mut left = count;
-        for r in records {
-            let mut r = r?;
+        let mut left = records.len();
+        records.each(|mut r| {
             left = left.saturating_sub(1);
-            let Some(section) = section else { continue };
             let at = *insn(&mut r);
             let owner = match &current {
                 Some((i, insns)) if insns.contains(&at) => *i,
                 _ => {
                     let key = FunctionId { section, insn: at };
-                    let i = self.functions.partition_point(|f| f.id <= key);
-                    let Some(f) = i.checked_sub(1).and_then(|i| self.functions.get(i)) else {
-                        continue;
+                    let i = functions.partition_point(|f| f.id <= key);
+                    let Some(f) = i.checked_sub(1).and_then(|i| functions.get(i)) else {
+                        return;
                     };
                     let insns = f.id.insn..f.id.insn + f.instructions.len();
                     if f.id.section != section || !insns.contains(&at) {
-                        continue;
+                        return;
                     }
                     current = Some((i - 1, insns));
                     i - 1
                 }
             };
-            let Some(f) = self.functions.get_mut(owner) else {
-                continue;
+            let Some(f) = functions.get_mut(owner) else {
+                return;
             };
             *insn(&mut r) = at - f.id.insn;
             let out = list(f);
@@ -451,52 +498,38 @@ impl AttachExt<'_, '_> {
                 out.reserve(left + 1);
             }
             out.push(r);
-        }
-        Ok(())
+        });
     }
 }
 
-impl ExtSink for AttachExt<'_, '_> {
+impl<'a> ExtSink<'a> for AttachExt<'a, '_> {
     fn func_info(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<crate::FuncInfo>>,
+        section: RawName<'a>,
+        records: &mut Records<'_, crate::FuncInfo>,
     ) -> Result<()> {
-        self.attach(
-            section,
-            count,
-            records,
-            |r| &mut r.insn,
-            |f| &mut f.func_info,
-        )
+        self.attach(section, records, |r| &mut r.insn, |f| &mut f.func_info);
+        Ok(())
     }
     fn line_info(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<crate::LineInfo>>,
+        section: RawName<'a>,
+        records: &mut Records<'_, crate::LineInfo>,
     ) -> Result<()> {
-        self.attach(
-            section,
-            count,
-            records,
-            |r| &mut r.insn,
-            |f| &mut f.line_info,
-        )
+        self.attach(section, records, |r| &mut r.insn, |f| &mut f.line_info);
+        Ok(())
     }
     fn core_relocations(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<crate::CoreRelocation>>,
+        section: RawName<'a>,
+        records: &mut Records<'_, crate::CoreRelocation>,
     ) -> Result<()> {
         self.attach(
             section,
-            count,
             records,
             |r| &mut r.insn,
             |f| &mut f.core_relocations,
-        )
+        );
+        Ok(())
     }
 }

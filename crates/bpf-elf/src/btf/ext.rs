@@ -76,42 +76,39 @@ fn err(offset: usize, reason: &'static str) -> ElfError {
 }
 
 /// Receives `.BTF.ext` as [`visit`] reads it, a group of records at a time: the ELF section the
-/// group describes, how many records it declares, and its records, decoded and checked as they
-/// are taken (an error ends the walk). What a sink leaves untaken is still checked.
-pub(crate) trait ExtSink {
+/// group describes and its records, decoded and checked as they are taken ([`Records::each`]).
+/// A record that fails its check ends the group (the sink sees the records before it) and then
+/// the walk, with its error. What a sink leaves untaken is still checked.
+pub(crate) trait ExtSink<'b> {
     /// A group of func_info records (their `insn` indexed in the section).
     fn func_info(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<FuncInfo>>,
+        section: RawName<'b>,
+        records: &mut Records<'_, FuncInfo>,
     ) -> Result<()>;
     /// A group of line_info records.
     fn line_info(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<LineInfo>>,
+        section: RawName<'b>,
+        records: &mut Records<'_, LineInfo>,
     ) -> Result<()>;
     /// A group of CO-RE relocation records.
     fn core_relocations(
         &mut self,
-        section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<CoreRelocation>>,
+        section: RawName<'b>,
+        records: &mut Records<'_, CoreRelocation>,
     ) -> Result<()>;
 }
 
 /// Walks one info block: `u32 rec_size`, then `{sec_name_off, num_info, records}` groups.
-/// `group` gets each group's section name, record count and records (each `rec_size` bytes, at
-/// least `min_rec`).
-fn walk(
-    raw: &[u8],
-    btf: &Btf,
+/// `group` gets each group's section name and records (each `rec_size` bytes, at least
+/// `T::MIN_SIZE`).
+fn walk<'a, T: Record>(
+    raw: &'a [u8],
+    btf: &'a Btf,
     start: usize,
     len: usize,
-    min_rec: usize,
-    mut group: impl FnMut(RawName<'_>, usize, Records<'_>) -> Result<()>,
+    mut group: impl FnMut(RawName<'a>, &mut Records<'a, T>) -> Result<()>,
 ) -> Result<()> {
     let e = btf.endianness();
     let end = start
@@ -127,7 +124,7 @@ fn walk(
     let rec_size = e
         .read_u32(block, 0)
         .ok_or_else(|| err(start, "truncated"))? as usize;
-    if rec_size < min_rec || rec_size % 4 != 0 {
+    if rec_size < T::MIN_SIZE || rec_size % 4 != 0 {
         return Err(err(start, "bad record size"));
     }
     let mut pos = 4;
@@ -148,51 +145,142 @@ fn walk(
         let recs = block
             .get(pos..pos.saturating_add(bytes))
             .ok_or_else(|| err(start + pos, "truncated records"))?;
-        group(
-            name,
-            n,
-            Records {
-                bytes: recs,
-                size: rec_size,
-                at: start + pos,
-                endian: e,
-            },
-        )?;
+        let mut records = Records {
+            chunks: recs.chunks_exact(rec_size),
+            at: start + pos,
+            size: rec_size,
+            btf,
+            error: None,
+            kind: std::marker::PhantomData,
+        };
+        group(name, &mut records)?;
+        // What the sink left is checked too; the first bad record is the group's error.
+        records.each(drop);
+        if let Some(e) = records.error {
+            return Err(e);
+        }
         pos += bytes;
     }
     Ok(())
 }
 
-/// The records of one group.
-struct Records<'a> {
-    bytes: &'a [u8],
-    /// The record size.
-    size: usize,
-    /// The offset of the first record in the section.
-    at: usize,
-    endian: crate::insn::Endianness,
+/// A record kind, decoded from its bytes.
+pub(crate) trait Record: Sized {
+    /// The smallest record size the kernel accepts for the kind.
+    const MIN_SIZE: usize;
+    /// Decodes a record (`bytes` holds at least [`Record::MIN_SIZE`] bytes); the error is the
+    /// reason the record is refused.
+    fn decode(bytes: &[u8], btf: &Btf) -> std::result::Result<Self, &'static str>;
 }
 
-impl Records<'_> {
-    /// Each record's offset in the section and a reader of its words (by byte offset; records
-    /// are at least as long as every caller reads).
-    fn each(&self) -> impl Iterator<Item = (usize, impl Fn(usize) -> u32 + '_)> + '_ {
-        let e = self.endian;
-        self.bytes
-            .chunks_exact(self.size)
-            .enumerate()
-            .map(move |(i, r)| {
-                let word = move |o: usize| e.read_u32(r, o).unwrap_or(0);
-                (self.at + i * self.size, word)
-            })
+/// The first `N` words of a record, read in `btf`'s byte order (zeroes when the record is
+/// shorter, which [`Record::MIN_SIZE`] rules out). One bounds check for the record, not one per
+/// word.
+#[inline(always)]
+fn words<const N: usize, const BYTES: usize>(bytes: &[u8], btf: &Btf) -> [u32; N] {
+    let e = btf.endianness();
+    let mut w = [0; N];
+    if let Some(b) = bytes.first_chunk::<BYTES>() {
+        for (word, b) in w.iter_mut().zip(b.chunks_exact(4)) {
+            *word = e.u32(b.try_into().unwrap_or_default());
+        }
     }
+    w
 }
 
-fn insn_index(byte_off: u32, at: usize) -> Result<usize> {
+/// The instruction index of a byte offset in the section.
+#[inline(always)]
+fn insn_index(byte_off: u32) -> std::result::Result<usize, &'static str> {
     if byte_off % 8 != 0 {
-        return Err(err(at, "instruction offset not a multiple of 8"));
+        return Err("instruction offset not a multiple of 8");
     }
     Ok(byte_off as usize / 8)
+}
+
+impl Record for FuncInfo {
+    const MIN_SIZE: usize = 8;
+    #[inline(always)]
+    fn decode(bytes: &[u8], btf: &Btf) -> std::result::Result<Self, &'static str> {
+        let [insn, type_id] = words::<2, 8>(bytes, btf);
+        Ok(FuncInfo {
+            insn: insn_index(insn)?,
+            type_id,
+        })
+    }
+}
+
+impl Record for LineInfo {
+    const MIN_SIZE: usize = 16;
+    #[inline(always)]
+    fn decode(bytes: &[u8], btf: &Btf) -> std::result::Result<Self, &'static str> {
+        let [insn, file_name_off, line_off, line_col] = words::<4, 16>(bytes, btf);
+        Ok(LineInfo {
+            insn: insn_index(insn)?,
+            file_name_off,
+            line_off,
+            line_col,
+        })
+    }
+}
+
+impl Record for CoreRelocation {
+    const MIN_SIZE: usize = 16;
+    fn decode(bytes: &[u8], btf: &Btf) -> std::result::Result<Self, &'static str> {
+        let [insn, type_id, access_str_off, kind] = words::<4, 16>(bytes, btf);
+        let insn = insn_index(insn)?;
+        Ok(CoreRelocation {
+            insn,
+            type_id,
+            access_str_off,
+            access: btf
+                .string_at(access_str_off)
+                .ok_or("bad access string offset")?,
+            kind,
+        })
+    }
+}
+
+/// The records of one group, decoded as they are taken ([`Records::each`]). The first that
+/// fails its check ends the group and is kept as its error.
+pub(crate) struct Records<'a, T> {
+    chunks: std::slice::ChunksExact<'a, u8>,
+    /// The offset in the section of the next record.
+    at: usize,
+    /// The record size.
+    size: usize,
+    btf: &'a Btf,
+    error: Option<ElfError>,
+    kind: std::marker::PhantomData<T>,
+}
+
+impl<T: Record> Records<'_, T> {
+    /// How many records are left (as declared: fewer are taken if one fails its check).
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Decodes the records left into `f`, in file order, up to the first that fails its check.
+    ///
+    /// A loop of its own rather than `Iterator::next`, so the walk's state stays in registers
+    /// while `f` stores records.
+    #[inline]
+    pub fn each(&mut self, mut f: impl FnMut(T)) {
+        let (size, btf) = (self.size, self.btf);
+        let mut at = self.at;
+        let chunks = std::mem::replace(&mut self.chunks, [].chunks_exact(size));
+        for bytes in chunks {
+            match T::decode(bytes, btf) {
+                Ok(r) => f(r),
+                Err(reason) => {
+                    // Nothing past the first bad record is read.
+                    self.error = Some(err(at, reason));
+                    break;
+                }
+            }
+            at += size;
+        }
+        self.at = at;
+    }
 }
 
 impl BtfExt {
@@ -204,53 +292,44 @@ impl BtfExt {
     }
 }
 
-impl ExtSink for BtfExt {
+impl ExtSink<'_> for BtfExt {
     fn func_info(
         &mut self,
         section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<FuncInfo>>,
+        records: &mut Records<'_, FuncInfo>,
     ) -> Result<()> {
-        self.func_info.push(group(section, count, records)?);
+        self.func_info.push(group(section, records));
         Ok(())
     }
     fn line_info(
         &mut self,
         section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<LineInfo>>,
+        records: &mut Records<'_, LineInfo>,
     ) -> Result<()> {
-        self.line_info.push(group(section, count, records)?);
+        self.line_info.push(group(section, records));
         Ok(())
     }
     fn core_relocations(
         &mut self,
         section: RawName<'_>,
-        count: usize,
-        records: &mut impl Iterator<Item = Result<CoreRelocation>>,
+        records: &mut Records<'_, CoreRelocation>,
     ) -> Result<()> {
-        self.core_relocations.push(group(section, count, records)?);
+        self.core_relocations.push(group(section, records));
         Ok(())
     }
 }
 
 /// A group as [`BtfExt`] keeps it.
-fn group<T>(
-    section: RawName<'_>,
-    count: usize,
-    records: &mut impl Iterator<Item = Result<T>>,
-) -> Result<(String, Vec<T>)> {
+fn group<T: Record>(section: RawName<'_>, records: &mut Records<'_, T>) -> (String, Vec<T>) {
     // The count comes from the file: a list grows past 4096 records as they arrive.
-    let mut list = Vec::with_capacity(count.min(4096));
-    for r in records {
-        list.push(r?);
-    }
-    Ok((String::from(section.to_name()), list))
+    let mut list = Vec::with_capacity(records.len().min(4096));
+    records.each(|r| list.push(r));
+    (String::from(section.to_name()), list)
 }
 
 /// Reads `.BTF.ext` into `sink`, checking all of it (string offsets are resolved against
 /// `btf`); on an error, `sink` has seen what came before it.
-pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()> {
+pub(crate) fn visit<'b>(raw: &'b [u8], btf: &'b Btf, sink: &mut impl ExtSink<'b>) -> Result<()> {
     let e = btf.endianness();
     if e.read_u16(raw, 0) != Some(BTF_MAGIC) {
         return Err(err(0, "bad magic"));
@@ -265,59 +344,16 @@ pub(crate) fn visit(raw: &[u8], btf: &Btf, sink: &mut impl ExtSink) -> Result<()
             .checked_add(off as usize)
             .ok_or_else(|| err(8, "overflow"))
     };
-    walk(raw, btf, at(r(8)?)?, r(12)? as usize, 8, |name, n, recs| {
-        let mut it = recs.each().map(|(pos, u)| {
-            Ok(FuncInfo {
-                insn: insn_index(u(0), pos)?,
-                type_id: u(4),
-            })
-        });
-        sink.func_info(name, n, &mut it)?;
-        it.try_for_each(|r| r.map(drop))
+    walk(raw, btf, at(r(8)?)?, r(12)? as usize, |name, recs| {
+        sink.func_info(name, recs)
     })?;
-    walk(
-        raw,
-        btf,
-        at(r(16)?)?,
-        r(20)? as usize,
-        16,
-        |name, n, recs| {
-            let mut it = recs.each().map(|(pos, u)| {
-                Ok(LineInfo {
-                    insn: insn_index(u(0), pos)?,
-                    file_name_off: u(4),
-                    line_off: u(8),
-                    line_col: u(12),
-                })
-            });
-            sink.line_info(name, n, &mut it)?;
-            it.try_for_each(|r| r.map(drop))
-        },
-    )?;
+    walk(raw, btf, at(r(16)?)?, r(20)? as usize, |name, recs| {
+        sink.line_info(name, recs)
+    })?;
     if hdr_len >= 32 {
-        walk(
-            raw,
-            btf,
-            at(r(24)?)?,
-            r(28)? as usize,
-            16,
-            |name, n, recs| {
-                let mut it = recs.each().map(|(pos, u)| {
-                    let access_str_off = u(8);
-                    Ok(CoreRelocation {
-                        insn: insn_index(u(0), pos)?,
-                        type_id: u(4),
-                        access_str_off,
-                        access: btf
-                            .string_at(access_str_off)
-                            .ok_or_else(|| err(pos, "bad access string offset"))?,
-                        kind: u(12),
-                    })
-                });
-                sink.core_relocations(name, n, &mut it)?;
-                it.try_for_each(|r| r.map(drop))
-            },
-        )?;
+        walk(raw, btf, at(r(24)?)?, r(28)? as usize, |name, recs| {
+            sink.core_relocations(name, recs)
+        })?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ mod sanitize;
 mod write;
 
 pub use builder::BtfBuilder;
-pub(crate) use ext::{visit as visit_ext, ExtSink};
+pub(crate) use ext::{visit as visit_ext, ExtSink, Record, Records};
 pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
 pub use sanitize::BtfFeatures;
 

@@ -103,6 +103,7 @@ pub(crate) fn parse<'e, 'a>(
     let data = section.data;
     let first = out.len();
     out.reserve(syms.len());
+    let section_name = Name::from(&*section.name);
     for s in syms.iter() {
         let (offset, name) = (s.value, s.name.as_ref());
         let base = offset as usize;
@@ -117,7 +118,7 @@ pub(crate) fn parse<'e, 'a>(
         let f = |i: usize| e.read_u32(rec, i * 4).unwrap_or(0);
         let mut spec = MapSpec::new(name, map_type(name, f(0))?, f(1), f(2), f(3));
         spec.flags = f(4);
-        spec.section = Name::from(&*section.name);
+        spec.section = section_name.clone();
         spec.origin = MapOrigin::Legacy {
             record_size: record,
         };

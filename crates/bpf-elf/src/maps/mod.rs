@@ -127,7 +127,7 @@ impl MapSpec {
     ) -> Self {
         MapSpec {
             name: Name::from(name),
-            section: String::new().into(),
+            section: Name::empty(),
             origin: MapOrigin::Btf,
             map_type,
             key_size,
