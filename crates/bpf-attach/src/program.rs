@@ -24,12 +24,18 @@ use crate::verifier::{self, Attempt, LogGrowth, LogLimits, VerifierError};
 /// the system): the parsed object, which holds the programs' names, sections and licenses and
 /// the BTF that gives the source locations of verifier errors, and the fd of that BTF when the
 /// kernel accepted it (for `func_info` and `line_info`). Sharing the object spares copies of
-/// all of these per load. The object's maps hold the spec too, as their templates
-/// ([`bpf_maps::KernelMap::create_in_object`]).
+/// all of these per load. The object's maps share it too, for their templates
+/// ([`bpf_maps::KernelMap::create_in_shared`]): one allocation holds everything.
 #[derive(Debug)]
 pub(crate) struct LoadedObject {
-    pub(crate) spec: Arc<ObjectSpec>,
+    pub(crate) spec: ObjectSpec,
     pub(crate) btf_fd: Option<OwnedFd>,
+}
+
+impl bpf_maps::SharedObject for LoadedObject {
+    fn object(&self) -> &ObjectSpec {
+        &self.spec
+    }
 }
 
 impl LoadedObject {

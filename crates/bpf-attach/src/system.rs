@@ -194,14 +194,18 @@ impl KernelSystem {
 
     /// Loads a parsed (and possibly edited: map sizes, [`globals::set_spec_global`]) object.
     pub fn from_spec(mut spec: ObjectSpec, options: &LoadOptions) -> Result<Self, LoadError> {
-        let kconfig_error = add_kconfig_map(&mut spec);
-        let btf_fd = load_btf(&spec, options);
+        // An object without extern sections (most) needs neither the `.kconfig` map nor its
+        // BTF rewritten: both look the sections up, so they are looked up once here.
+        let externs = spec.has_btf_externs();
+        let kconfig_error = if externs {
+            add_kconfig_map(&mut spec)
+        } else {
+            None
+        };
+        let btf_fd = load_btf(&spec, options, externs);
         // Shared with the programs, which read their names and BTF there, and with the maps,
         // whose templates are there.
-        let object = Arc::new(LoadedObject {
-            spec: Arc::new(spec),
-            btf_fd,
-        });
+        let object = Arc::new(LoadedObject { spec, btf_fd });
         let spec = &object.spec;
         let btf_fd = object.btf_fd.as_ref().map(|f| f.as_fd());
         let mut partial = Partial {
@@ -225,9 +229,12 @@ impl KernelSystem {
             defer_freeze: true,
         };
         for (index, m) in spec.maps.iter().enumerate() {
-            let pin = bpf_maps::create::pin_path(m, &options.pin_root);
+            let pin = match m.pinning {
+                Pinning::None => None,
+                _ => bpf_maps::create::pin_path(m, &options.pin_root),
+            };
             let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
-            let map = KernelMap::create_in_object(spec, index, &opts).map_err(|source| {
+            let map = KernelMap::create_in_shared(&object, index, &opts).map_err(|source| {
                 LoadError::Map {
                     map: m.name.to_string(),
                     source: Box::new(source),
@@ -551,7 +558,12 @@ fn add_kconfig_map(spec: &mut ObjectSpec) -> Option<(String, String)> {
 }
 
 fn position(spec: &ObjectSpec, name: &str) -> Option<usize> {
-    spec.maps.iter().position(|m| m.name == name)
+    // Relocation looks a map up for every instruction that uses one: the length first, as
+    // most maps of an object differ in it.
+    spec.maps
+        .iter()
+        .map(|m| m.name.as_str())
+        .position(|m| m.len() == name.len() && m == name)
 }
 
 fn dup_error(map: &str, e: std::io::Error) -> LoadError {
@@ -566,14 +578,20 @@ fn dup_error(map: &str, e: std::io::Error) -> LoadError {
 }
 
 /// The object's BTF in the kernel: loaded when asked for and the kernel takes it.
-fn load_btf(spec: &ObjectSpec, options: &LoadOptions) -> Option<OwnedFd> {
+/// `externs`: [`ObjectSpec::has_btf_externs`].
+fn load_btf(spec: &ObjectSpec, options: &LoadOptions, externs: bool) -> Option<OwnedFd> {
     let btf = spec.btf.as_ref()?;
     if !options.btf || spec.endianness != Endianness::host() {
         return None;
     }
     // Externs (.kconfig, .ksyms) rewritten as allocated variables, as the kernel wants.
     // Borrowed when nothing is rewritten: a clone would copy every parsed type.
-    let for_kernel = match spec.btf_for_kernel() {
+    let rewritten = if externs {
+        spec.btf_for_kernel()
+    } else {
+        Ok(None)
+    };
+    let for_kernel = match rewritten {
         Ok(Some(b)) => std::borrow::Cow::Owned(b),
         Ok(None) => std::borrow::Cow::Borrowed(btf),
         Err(e) => {

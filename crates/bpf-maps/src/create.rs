@@ -30,7 +30,7 @@ use bpf_sys::map::{MapCreateAttr, MapFd};
 use bpf_sys::{uapi, MapType};
 
 use crate::error::{FieldDiff, MapError, EINVAL};
-use crate::map::{Map, MapInfo, Template};
+use crate::map::{Map, MapInfo, SharedObject, Template};
 use crate::KernelMap;
 
 /// Where by-name pins go unless told otherwise.
@@ -202,28 +202,57 @@ pub fn kernel_name(name: &str) -> String {
 /// The bytes of a name the kernel keeps (`BPF_OBJ_NAME_LEN` less the NUL).
 const KERNEL_NAME_LEN: usize = 15;
 
-/// [`kernel_name`] on the stack: creating a map needs its kernel name only for the call.
-struct KernelName {
-    bytes: [u8; KERNEL_NAME_LEN],
-    len: usize,
+/// Whether the kernel keeps a byte of a name as it is (`[A-Za-z0-9_.]`), by byte value.
+const KEPT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+        b += 1;
+    }
+    t
+};
+
+/// [`kernel_name`] without a copy: creating a map needs its kernel name only for the call, and
+/// most names are kept as they are (their first 15 bytes).
+enum KernelName<'a> {
+    /// Every byte kept: the kernel's name is this prefix of the name.
+    Prefix(&'a str),
+    /// Some bytes replaced by `_`.
+    Sanitized {
+        bytes: [u8; KERNEL_NAME_LEN],
+        len: usize,
+    },
 }
 
-impl KernelName {
-    fn new(name: &str) -> Self {
-        let mut bytes = [0u8; KERNEL_NAME_LEN];
-        for (out, b) in bytes.iter_mut().zip(name.bytes()) {
-            let kept = b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
-            *out = if kept { b } else { b'_' };
+impl<'a> KernelName<'a> {
+    fn new(name: &'a str) -> Self {
+        let cut = &name.as_bytes()[..name.len().min(KERNEL_NAME_LEN)];
+        // Every byte kept is ASCII, so the cut is on a character boundary.
+        if let Some(prefix) = name.get(..cut.len()) {
+            if cut.iter().all(|&b| KEPT[usize::from(b)]) {
+                return KernelName::Prefix(prefix);
+            }
         }
-        KernelName {
+        let mut bytes = [0u8; KERNEL_NAME_LEN];
+        for (out, &b) in bytes.iter_mut().zip(cut) {
+            *out = if KEPT[usize::from(b)] { b } else { b'_' };
+        }
+        KernelName::Sanitized {
             bytes,
-            len: name.len().min(KERNEL_NAME_LEN),
+            len: cut.len(),
         }
     }
 
     fn as_str(&self) -> &str {
-        // Every byte is ASCII: this cannot fail.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+        match self {
+            KernelName::Prefix(s) => s,
+            // Every byte is ASCII: this cannot fail.
+            KernelName::Sanitized { bytes, len } => {
+                std::str::from_utf8(&bytes[..*len]).unwrap_or_default()
+            }
+        }
     }
 }
 
@@ -372,6 +401,17 @@ impl KernelMap {
         index: usize,
         opts: &CreateOptions<'_>,
     ) -> Result<KernelMap, MapError> {
+        KernelMap::create_in_shared(object, index, opts)
+    }
+
+    /// [`KernelMap::create_in_object`] of the object `holder` holds: the map shares the holder
+    /// (a loader's record of the object, say) rather than copying the spec.
+    pub fn create_in_shared<O: SharedObject + 'static>(
+        holder: &Arc<O>,
+        index: usize,
+        opts: &CreateOptions<'_>,
+    ) -> Result<KernelMap, MapError> {
+        let object = holder.object();
         let spec = object
             .maps
             .get(index)
@@ -382,7 +422,7 @@ impl KernelMap {
         let shape = Shape::normalized(spec, possible_cpus_for(spec)?)?;
         let template = if shape == Shape::of(spec) {
             Template::Object {
-                object: Arc::clone(object),
+                object: Arc::clone(holder) as Arc<dyn SharedObject>,
                 index,
             }
         } else {
@@ -450,7 +490,9 @@ fn reuse(spec: Template, path: PathBuf) -> Result<KernelMap, MapError> {
     Ok(map)
 }
 
-fn create_unpinned(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
+fn create_unpinned(template: Template, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
+    // Looked up once: a shared object's spec is behind its holder.
+    let spec = template.get();
     // A temporary inner map from the template when the caller gave none.
     let temp_inner = match (&spec.inner_map, opts.inner_map) {
         (Some(inner), None) if spec.is_map_of_maps() => {
@@ -519,7 +561,7 @@ fn create_unpinned(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap
         map_type: spec.map_type,
         id: std::sync::OnceLock::new(),
         pinned: None,
-        template: spec,
+        template,
     };
     if let Some(data) = &map.template.data {
         write_initial_data(&map, data)?;
@@ -615,6 +657,11 @@ mod tests {
         assert_eq!(kernel_name("a_very_long_map_name"), "a_very_long_map");
         assert_eq!(kernel_name("match_maps_tx.inner"), "match_maps_tx.i");
         assert_eq!(kernel_name("my-map"), "my_map");
+        assert_eq!(kernel_name("m\u{e4}p"), "m__p");
+        assert_eq!(kernel_name("nul\0x"), "nul_x");
+        // A cut inside a multi-byte character: each byte kept is `_`.
+        assert_eq!(kernel_name("aaaaaaaaaaaaaa\u{e4}"), "aaaaaaaaaaaaaa_");
+        assert_eq!(kernel_name(""), "");
     }
 
     #[test]

@@ -70,8 +70,8 @@ pub use error::{ConvertError, FieldDiff, MapError, Part};
 pub use hash::{HashMap, LruHashMap};
 pub use lpm::{LpmKey, LpmTrie};
 pub use map::{
-    forces_any, loaded_maps, map_info, per_cpu_stride, KernelMap, Map, MapExt, MapInfo, ANY, EXIST,
-    F_LOCK, NOEXIST,
+    forces_any, loaded_maps, map_info, per_cpu_stride, KernelMap, Map, MapExt, MapInfo,
+    SharedObject, ANY, EXIST, F_LOCK, NOEXIST,
 };
 pub use of_maps::{ArrayOfMaps, HashOfMaps};
 pub use per_cpu::{LruPerCpuHashMap, PerCpuArray, PerCpuHashMap, PerCpuValues};

@@ -550,6 +550,21 @@ pub struct KernelMap {
     pub(crate) template: Template,
 }
 
+/// What holds a parsed object that the maps created from it share
+/// ([`KernelMap::create_in_shared`]): the object itself, or a loader's record of a loaded
+/// object that holds it along with other things (so that the object and the record are one
+/// allocation).
+pub trait SharedObject: fmt::Debug + Send + Sync {
+    /// The object.
+    fn object(&self) -> &ObjectSpec;
+}
+
+impl SharedObject for ObjectSpec {
+    fn object(&self) -> &ObjectSpec {
+        self
+    }
+}
+
 /// A [`KernelMap`]'s spec: its own copy, or a map of a parsed object the map shares with the
 /// loader ([`KernelMap::create_in_object`]), when normalisation left that spec as it was. A
 /// loaded object's maps then cost no copy of their spec (names, BTF ids, initial data) and
@@ -561,8 +576,8 @@ pub(crate) enum Template {
     /// `object.maps[index]`. The object cannot change behind the `Arc`, and the index was
     /// checked when the map was made, so it stays valid.
     Object {
-        /// The object.
-        object: std::sync::Arc<ObjectSpec>,
+        /// What holds the object.
+        object: std::sync::Arc<dyn SharedObject>,
         /// The map's index in [`ObjectSpec::maps`].
         index: usize,
     },
@@ -573,7 +588,7 @@ impl Template {
     pub(crate) fn get(&self) -> &MapSpec {
         match self {
             Template::Own(spec) => spec,
-            Template::Object { object, index } => &object.maps[*index],
+            Template::Object { object, index } => &object.object().maps[*index],
         }
     }
 }

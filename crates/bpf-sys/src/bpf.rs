@@ -357,14 +357,14 @@ pub(crate) fn len_u32(call: &'static str, what: &str, len: usize) -> Result<u32,
 /// digits, `_` and `.` in the name and answers `EINVAL` to anything else; that check is left to
 /// it, so the error names the command.
 pub fn object_name(name: &str) -> [libc::c_char; uapi::BPF_OBJ_NAME_LEN as usize] {
-    let mut out = [0 as libc::c_char; uapi::BPF_OBJ_NAME_LEN as usize];
+    // Every program and map creation copies a name: only the bytes kept are looked at (not
+    // the whole name for its NUL), and they are copied as one slice.
+    let mut out = [0u8; uapi::BPF_OBJ_NAME_LEN as usize];
     let bytes = name.as_bytes();
-    let bytes = &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())];
-    let keep = out.len() - 1;
-    for (o, &b) in out.iter_mut().zip(bytes.iter().take(keep)) {
-        *o = b as libc::c_char;
-    }
-    out
+    let kept = &bytes[..bytes.len().min(out.len() - 1)];
+    let kept = &kept[..kept.iter().position(|&b| b == 0).unwrap_or(kept.len())];
+    out[..kept.len()].copy_from_slice(kept);
+    out.map(|b| b as libc::c_char)
 }
 
 /// A path as the NUL-terminated string the kernel wants; a path with a NUL byte is refused with

@@ -367,7 +367,20 @@ fn patch_ksym(
     Ok(())
 }
 
+/// The `DATASEC` of `__ksym` externs.
+const KSYMS_SECTION: &str = ".ksyms";
+
 impl ObjectSpec {
+    /// Whether the object's BTF declares externs: it has a `.kconfig` or a `.ksyms` `DATASEC`.
+    /// Without one, [`ObjectSpec::kconfig_map`] and [`ObjectSpec::btf_for_kernel`] are both
+    /// `None`, so a loader can skip them (each looks the sections up again).
+    pub fn has_btf_externs(&self) -> bool {
+        self.btf.as_ref().is_some_and(|btf| {
+            btf.find(BtfKind::DataSec, KCONFIG_MAP).is_some()
+                || btf.find(BtfKind::DataSec, KSYMS_SECTION).is_some()
+        })
+    }
+
     /// The object's BTF as the kernel accepts it when the object has externs, as libbpf
     /// rewrites it: the `.kconfig` `DATASEC` gets its size and its variables their offsets in
     /// the `.kconfig` map, and become allocated globals; every `.ksyms` entry becomes an
@@ -380,7 +393,7 @@ impl ObjectSpec {
             return Ok(None);
         };
         let kconfig_ds = btf.find(BtfKind::DataSec, KCONFIG_MAP);
-        let ksyms_ds = btf.find(BtfKind::DataSec, ".ksyms");
+        let ksyms_ds = btf.find(BtfKind::DataSec, KSYMS_SECTION);
         if kconfig_ds.is_none() && ksyms_ds.is_none() {
             return Ok(None);
         }
@@ -462,5 +475,19 @@ impl ObjectSpec {
             types[ds as usize].data = BtfTypeData::DataSec(vars);
         }
         Ok(Some(btf.with_types(&types)?))
+    }
+}
+
+#[cfg(test)]
+mod has_btf_externs_tests {
+    #[test]
+    fn objects_without_extern_sections_need_no_kconfig_map_nor_rewritten_btf() {
+        assert!(crate::tests::object("core_kconfig").has_btf_externs());
+        for stem in ["bench_load", "xdp_btf", "globals_btf", "xdp_legacy"] {
+            let obj = crate::tests::object(stem);
+            assert!(!obj.has_btf_externs(), "{stem}");
+            assert!(obj.btf_for_kernel().unwrap().is_none(), "{stem}");
+            assert!(obj.kconfig_map(|_| None).unwrap().is_none(), "{stem}");
+        }
     }
 }
