@@ -55,7 +55,7 @@ pub enum BtfKind {
 }
 
 impl BtfKind {
-    fn from_raw(v: u32) -> Option<Self> {
+    const fn from_raw(v: u32) -> Option<Self> {
         Some(match v {
             uapi::BTF_KIND_UNKN => BtfKind::Void,
             uapi::BTF_KIND_INT => BtfKind::Int,
@@ -201,11 +201,10 @@ pub struct Btf {
     types: std::sync::OnceLock<Vec<BtfType>>,
     /// The number of own types (`void` included for a base BTF), known without building them.
     count: u32,
-    /// Each own `DATASEC`, in id order: what the loader looks up and fixes in every object
-    /// (`.kconfig`, `.ksyms`, data sections), served from the raw bytes.
-    datasecs: Vec<RawRef>,
-    /// Each own `VAR`, in id order (the names of the DATASECs' variables).
-    vars: Vec<RawRef>,
+    /// Each own `DATASEC` and `VAR`, in id order: the `DATASEC`s are what the loader looks up
+    /// and fixes in every object (`.kconfig`, `.ksyms`, data sections), the `VAR`s name their
+    /// variables; both served from the raw bytes. One list, so one allocation.
+    refs: Vec<RawRef>,
     /// The BTF this one extends (split BTF, such as a kernel module's), if any.
     base: Option<std::sync::Arc<Btf>>,
     /// The id of `types[0]`: 0, or the number of types of `base`.
@@ -323,8 +322,23 @@ impl<'t> Names<'t> {
         self.slow(off, at)
     }
 
-    /// [`Names::get`] when the walk only validates: the same checks, no name built for the
-    /// common case.
+    /// Whether the name at `off` is readable: [`Names::check`] as a test, with own names (the
+    /// common case) told apart inline.
+    #[inline(always)]
+    fn readable(&self, off: u32) -> bool {
+        match off.checked_sub(self.str_base) {
+            Some(o) => (o as usize) < self.readable,
+            None => self.readable_in_base(off),
+        }
+    }
+
+    #[inline(never)]
+    fn readable_in_base(&self, off: u32) -> bool {
+        self.check(off, 0).is_ok()
+    }
+
+    /// [`Names::get`] when the walk only checks: the same checks, no name built for the common
+    /// case.
     #[inline(always)]
     fn check(&self, off: u32, at: usize) -> Result<()> {
         match off.checked_sub(self.str_base) {
@@ -332,16 +346,6 @@ impl<'t> Names<'t> {
             Some(o) if (o as usize) < self.readable => Ok(()),
             Some(_) => Err(err(at, "bad string offset")),
             None => self.slow(off, at).map(drop),
-        }
-    }
-
-    /// [`Names::get`] when `BUILD`, else [`Names::check`] and an empty name.
-    #[inline(always)]
-    fn name<const BUILD: bool>(&self, off: u32, at: usize) -> Result<Name> {
-        if BUILD {
-            self.get(off, at)
-        } else {
-            self.check(off, at).map(|()| Name::empty())
         }
     }
 
@@ -398,17 +402,13 @@ impl<E: Order> Words<'_, E> {
     /// The error for the first word at or after `from` that ends past the type section.
     #[cold]
     fn truncated(&self, from: usize) -> ElfError {
-        let mut o = from;
-        while o.checked_add(4).is_some_and(|e| e <= self.end) {
-            o += 4;
-        }
-        err(o, "truncated type")
+        truncated_at(from, self.end)
     }
 }
 
 /// Reads the `n` members of a struct or union at `*pos`, and moves `*pos` past them.
 #[inline(never)]
-fn read_members<E: Order, const BUILD: bool>(
+fn read_members<E: Order>(
     raw: &[u8],
     end: usize,
     pos: &mut usize,
@@ -436,75 +436,241 @@ fn read_members<E: Order, const BUILD: bool>(
         .filter(|e| *e <= end)
         .and_then(|e| raw.get(at..e));
     let Some(block) = block else {
-        // Cut short: read member by member, to fail where that does.
-        let mut at = at;
-        for _ in 0..n {
-            let words = Words::<E> {
-                raw,
-                end,
-                at,
-                order: std::marker::PhantomData,
-            };
-            let [name_off, _, _] = words.read_named(names)?;
-            names.check(name_off, at)?;
-            at += 12;
-        }
-        // Not reached: a member past the end fails above.
-        return Err(err(at, "truncated type"));
+        // Cut short: fail where the check does.
+        return Err(records_error::<E>(raw, end, at, n, 12, true, names));
     };
     // All there (so `n` is bounded by the section's size).
-    let mut members = Vec::with_capacity(if BUILD { n } else { 0 });
+    let mut members = Vec::with_capacity(n);
     for (i, r) in block.chunks_exact(12).enumerate() {
-        let name = names.name::<BUILD>(E::u32([r[0], r[1], r[2], r[3]]), at + 12 * i)?;
-        if BUILD {
-            let type_id = E::u32([r[4], r[5], r[6], r[7]]);
-            let raw_off = E::u32([r[8], r[9], r[10], r[11]]);
-            members.push(member(name, type_id, raw_off));
-        }
+        let name = names.get(E::u32([r[0], r[1], r[2], r[3]]), at + 12 * i)?;
+        let type_id = E::u32([r[4], r[5], r[6], r[7]]);
+        let raw_off = E::u32([r[8], r[9], r[10], r[11]]);
+        members.push(member(name, type_id, raw_off));
     }
     *pos = at + block.len();
     Ok(members)
 }
 
-/// What the validating walk of [`read_types`] finds without building the types.
+/// What the checking walk ([`check_types`]) finds without building the types.
 #[derive(Debug, Clone, Default)]
 struct Census {
     /// The number of types read.
     count: u32,
-    /// Each `DATASEC`: its index among the types read, its name offset, where it starts.
-    datasecs: Vec<RawRef>,
-    /// Each `VAR`: the same.
-    vars: Vec<RawRef>,
-}
-
-/// `refs` with their index among the types read turned into a type id.
-fn with_ids(mut refs: Vec<RawRef>, first_id: u32) -> Vec<RawRef> {
-    for r in &mut refs {
-        r.id += first_id;
-    }
-    refs
+    /// Each `DATASEC` and `VAR`, in id order.
+    refs: Vec<RawRef>,
 }
 
 /// Where a type is in the raw bytes, for the few kinds the parse records without building.
 #[derive(Debug, Clone, Copy)]
 struct RawRef {
-    /// Its id (while walking: its index among the types read).
+    /// Its type id.
     id: u32,
     name_off: u32,
     /// The offset of its header.
     pos: usize,
+    /// A `DATASEC` (else a `VAR`).
+    datasec: bool,
 }
 
-/// Walks the type section (`range` of `raw`): with `BUILD`, into `types`; without, only
-/// checking it (every check the build makes, no type built) and counting into `census`.
-/// Records are read whole; a record cut short by the end of the type section reports the first
-/// of its words that does not fit, as reading them one by one would.
-fn read_types<E: Order, const BUILD: bool>(
+/// A kind and what follows a type's 12-byte header for it (as [`read_types`] reads it).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    kind: BtfKind,
+    /// Words right after the header.
+    words: u8,
+    /// The size of each of the `vlen` records after them (0: `vlen` counts none).
+    record: u8,
+    /// Whether each record starts with a name offset.
+    named: bool,
+}
+
+/// Each kind's shape by its raw value (`None`: an unknown kind), so that the checking walk
+/// makes one lookup per type (a `static`: a `const` table is rebuilt on the stack where used).
+static SHAPES: [Option<Shape>; 32] = {
+    let mut table = [None; 32];
+    let mut v = 0;
+    while v < table.len() {
+        if let Some(kind) = BtfKind::from_raw(v as u32) {
+            table[v] = Some(Shape::of(kind));
+        }
+        v += 1;
+    }
+    table
+};
+
+impl Shape {
+    const fn of(kind: BtfKind) -> Shape {
+        let (words, record, named) = match kind {
+            BtfKind::Int | BtfKind::Var | BtfKind::DeclTag => (1, 0, false),
+            BtfKind::Array => (3, 0, false),
+            BtfKind::Struct | BtfKind::Union | BtfKind::Enum64 => (0, 12, true),
+            BtfKind::Enum | BtfKind::FuncProto => (0, 8, true),
+            BtfKind::DataSec => (0, 12, false),
+            _ => (0, 0, false),
+        };
+        Shape {
+            kind,
+            words,
+            record,
+            named,
+        }
+    }
+}
+
+/// The error for the first word at or after `from` that ends past `end` (the end of the type
+/// section).
+#[cold]
+fn truncated_at(from: usize, end: usize) -> ElfError {
+    let mut o = from;
+    while o.checked_add(4).is_some_and(|e| e <= end) {
+        o += 4;
+    }
+    err(o, "truncated type")
+}
+
+/// The error for `n` records of `size` bytes at `at` that are bad (run past `end`, or have a
+/// bad name): the first bad name among the records that fit, or the first word that does not
+/// (a named record's name is checked when its first word fits), as reading them record by
+/// record does.
+#[cold]
+#[inline(never)]
+fn records_error<E: Order>(
+    raw: &[u8],
+    end: usize,
+    mut at: usize,
+    n: usize,
+    size: usize,
+    named: bool,
+    names: &Names<'_>,
+) -> ElfError {
+    for _ in 0..n {
+        let fits = |len: usize| at.checked_add(len).is_some_and(|e| e <= end);
+        if named && fits(4) {
+            let off = raw
+                .get(at..at + 4)
+                .map_or(0, |b| E::u32([b[0], b[1], b[2], b[3]]));
+            if let Err(e) = names.check(off, at) {
+                return e;
+            }
+        }
+        if !fits(size) {
+            return truncated_at(if named && fits(4) { at + 4 } else { at }, end);
+        }
+        at += size;
+    }
+    // Not reached: the caller found them bad.
+    truncated_at(at, end)
+}
+
+/// Whether the name offset at the start of each `R`-byte record of `block` is readable.
+#[inline(always)]
+fn names_ok<E: Order, const R: usize>(block: &[u8], names: &Names<'_>) -> bool {
+    block
+        .chunks_exact(R)
+        .all(|r| names.readable(E::u32([r[0], r[1], r[2], r[3]])))
+}
+
+/// Checks the type section (`range` of `raw`) as [`read_types`] reads it, building nothing:
+/// the same errors for the same bytes (the walk that builds runs on checked bytes only).
+/// Counts the types and records the `DATASEC`s and `VAR`s into `census`, with ids from
+/// `first_id`.
+#[inline(never)]
+fn check_types<E: Order>(
+    raw: &[u8],
+    range: std::ops::Range<usize>,
+    names: &Names<'_>,
+    first_id: u32,
+    census: &mut Census,
+) -> Result<()> {
+    let end = range.end;
+    // The loop only tells good types from bad, walking the rest of the section: it stops at
+    // the first bad type, whose error `type_error` works out (with the error paths out of the
+    // loop, its state stays in registers).
+    let mut rest = raw.get(range).unwrap_or_default();
+    while let Some((&[n0, n1, n2, n3, i0, i1, i2, i3, ..], body)) = rest.split_first_chunk::<12>() {
+        let (name_off, info) = (E::u32([n0, n1, n2, n3]), E::u32([i0, i1, i2, i3]));
+        let Some(shape) = SHAPES[(info >> 24) as usize & 0x1f] else {
+            break;
+        };
+        if !names.readable(name_off) {
+            break;
+        }
+        // The words, then `vlen` records (none for kinds without: their size is 0). No
+        // overflow: a vlen is at most 65535 records of 12 bytes.
+        let words = 4 * usize::from(shape.words);
+        let record = usize::from(shape.record);
+        let Some((data, next)) = body.split_at_checked(words + (info & 0xffff) as usize * record)
+        else {
+            break;
+        };
+        let named_ok = match (shape.named, record) {
+            (false, _) => true,
+            // Named records come right after the header (`words` is 0).
+            (true, 12) => names_ok::<E, 12>(data, names),
+            (true, _) => names_ok::<E, 8>(data, names),
+        };
+        if !named_ok {
+            break;
+        }
+        if matches!(shape.kind, BtfKind::DataSec | BtfKind::Var) {
+            if census.refs.is_empty() {
+                // Objects have a few: room for some at once, rather than for 4, then 8.
+                census.refs.reserve(8);
+            }
+            census.refs.push(RawRef {
+                id: first_id + census.count,
+                name_off,
+                pos: end - rest.len(),
+                datasec: shape.kind == BtfKind::DataSec,
+            });
+        }
+        census.count += 1;
+        rest = next;
+    }
+    if !rest.is_empty() {
+        return Err(type_error::<E>(raw, end, end - rest.len(), names));
+    }
+    Ok(())
+}
+
+/// The error of the type at `pos`, which [`check_types`] found bad: the first of its checks
+/// that fails, in the order [`read_types`] makes them.
+#[cold]
+#[inline(never)]
+fn type_error<E: Order>(raw: &[u8], end: usize, pos: usize, names: &Names<'_>) -> ElfError {
+    let header = Words::<E> {
+        raw,
+        end,
+        at: pos,
+        order: std::marker::PhantomData,
+    };
+    let [name_off, info, _] = match header.read() {
+        Ok(words) => words,
+        Err(e) => return e,
+    };
+    let Some(shape) = SHAPES[(info >> 24) as usize & 0x1f] else {
+        return err(pos + 4, "unknown kind");
+    };
+    if let Err(e) = names.check(name_off, pos) {
+        return e;
+    }
+    let words_end = pos + 12 + 4 * usize::from(shape.words);
+    if words_end > end {
+        return truncated_at(pos + 12, end);
+    }
+    let n = (info & 0xffff) as usize;
+    let record = usize::from(shape.record);
+    records_error::<E>(raw, end, words_end, n, record, shape.named, names)
+}
+
+/// Builds the types of the type section (`range` of `raw`) into `types`. Records are read
+/// whole; a record cut short by the end of the type section reports the first of its words
+/// that does not fit, as reading them one by one would.
+fn read_types<E: Order>(
     raw: &[u8],
     range: std::ops::Range<usize>,
     names: &Names<'_>,
     types: &mut Vec<BtfType>,
-    census: &mut Census,
 ) -> Result<()> {
     let mut pos = range.start;
     let end = range.end;
@@ -514,7 +680,7 @@ fn read_types<E: Order, const BUILD: bool>(
         at,
         order: std::marker::PhantomData,
     };
-    let name = |off: u32, at: usize| names.name::<BUILD>(off, at);
+    let name = |off: u32, at: usize| names.get(off, at);
     while pos < end {
         let [name_off, info, size_or_type] = words(pos).read()?;
         let kind_raw = (info >> 24) & 0x1f;
@@ -523,11 +689,6 @@ fn read_types<E: Order, const BUILD: bool>(
         let kind_flag = info >> 31 == 1;
         let type_name = name(name_off, pos)?;
         let size_pos = pos + 8;
-        let at = RawRef {
-            id: census.count,
-            name_off,
-            pos: size_pos - 8,
-        };
         pos += 12;
         let n = usize::from(vlen);
         // Each kind pushes its own type: with the variant known where the type is pushed, its
@@ -538,26 +699,16 @@ fn read_types<E: Order, const BUILD: bool>(
                 if pos > end {
                     return Err(err(pos, "truncated type"));
                 }
-                if BUILD {
-                    // Only built here: the checking walk neither builds nor drops the data.
-                    let data = $data;
-                    types.push(BtfType {
-                        kind,
-                        name: type_name,
-                        size_or_type,
-                        vlen,
-                        kind_flag,
-                        data,
-                        size_pos,
-                    });
-                } else {
-                    match kind {
-                        BtfKind::DataSec => census.datasecs.push(at),
-                        BtfKind::Var => census.vars.push(at),
-                        _ => {}
-                    }
-                    census.count += 1;
-                }
+                let data = $data;
+                types.push(BtfType {
+                    kind,
+                    name: type_name,
+                    size_or_type,
+                    vlen,
+                    kind_flag,
+                    data,
+                    size_pos,
+                });
             }};
         }
         match kind {
@@ -576,7 +727,7 @@ fn read_types<E: Order, const BUILD: bool>(
                 })
             }
             BtfKind::Struct | BtfKind::Union => {
-                let members = read_members::<E, BUILD>(raw, end, &mut pos, n, kind_flag, names)?;
+                let members = read_members::<E>(raw, end, &mut pos, n, kind_flag, names)?;
                 push!(BtfTypeData::Members(members))
             }
             BtfKind::Var => {
@@ -585,23 +736,21 @@ fn read_types<E: Order, const BUILD: bool>(
                 push!(BtfTypeData::Var { linkage })
             }
             BtfKind::DataSec => {
-                let mut vars = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
+                let mut vars = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     let [type_id, offset, size] = words(pos).read()?;
-                    if BUILD {
-                        vars.push(BtfSecInfo {
-                            type_id,
-                            offset,
-                            size,
-                            offset_pos: pos + 4,
-                        });
-                    }
+                    vars.push(BtfSecInfo {
+                        type_id,
+                        offset,
+                        size,
+                        offset_pos: pos + 4,
+                    });
                     pos += 12;
                 }
                 push!(BtfTypeData::DataSec(vars))
             }
             BtfKind::Enum => {
-                let mut values = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
+                let mut values = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     let [name_off, lo] = words(pos).read_named(names)?;
                     let value = if kind_flag {
@@ -609,38 +758,29 @@ fn read_types<E: Order, const BUILD: bool>(
                     } else {
                         u64::from(lo)
                     };
-                    let value_name = name(name_off, pos)?;
-                    if BUILD {
-                        values.push((value_name, value));
-                    }
+                    values.push((name(name_off, pos)?, value));
                     pos += 8;
                 }
                 push!(BtfTypeData::Enum(values))
             }
             BtfKind::Enum64 => {
-                let mut values = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
+                let mut values = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     let [name_off, lo, hi] = words(pos).read_named(names)?;
                     let value = u64::from(lo) | (u64::from(hi) << 32);
-                    let value_name = name(name_off, pos)?;
-                    if BUILD {
-                        values.push((value_name, value));
-                    }
+                    values.push((name(name_off, pos)?, value));
                     pos += 12;
                 }
                 push!(BtfTypeData::Enum(values))
             }
             BtfKind::FuncProto => {
-                let mut params = Vec::with_capacity(if BUILD { n.min(1024) } else { 0 });
+                let mut params = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     let [name_off, type_id] = words(pos).read_named(names)?;
-                    let param_name = name(name_off, pos)?;
-                    if BUILD {
-                        params.push(BtfParam {
-                            name: param_name,
-                            type_id,
-                        });
-                    }
+                    params.push(BtfParam {
+                        name: name(name_off, pos)?,
+                        type_id,
+                    });
                     pos += 8;
                 }
                 push!(BtfTypeData::Params(params))
@@ -724,31 +864,26 @@ impl Btf {
             str_base,
             false,
         );
+        let first_id = base.map_or(0, |b| b.type_count());
         // Only checked here: the types are built on first use (a loader that needs no type,
         // the common case for objects without globals or CO-RE, never pays for them).
         let mut census = Census {
             count: u32::from(base.is_none()),
-            datasecs: Vec::new(),
-            vars: Vec::new(),
+            refs: Vec::new(),
         };
         // One copy of the walk per byte order, so reading a word is a load.
-        let mut none = Vec::new();
         match endian {
             Endianness::Little => {
-                read_types::<Le, false>(raw, type_range, &names, &mut none, &mut census)?
+                check_types::<Le>(raw, type_range, &names, first_id, &mut census)?
             }
-            Endianness::Big => {
-                read_types::<Be, false>(raw, type_range, &names, &mut none, &mut census)?
-            }
+            Endianness::Big => check_types::<Be>(raw, type_range, &names, first_id, &mut census)?,
         }
-        let first_id = base.map_or(0, |b| b.type_count());
         Ok(Btf {
             raw: raw.to_vec(),
             endian,
             types: std::sync::OnceLock::new(),
             count: census.count,
-            datasecs: with_ids(census.datasecs, first_id),
-            vars: with_ids(census.vars, first_id),
+            refs: census.refs,
             base: base.cloned(),
             first_id,
             str_base,
@@ -794,15 +929,10 @@ impl Btf {
         let (endian, type_range, str_range) = layout(&self.raw)?;
         let strings = self.raw.get(str_range).unwrap_or_default();
         let names = Names::new(strings, self.base.as_ref(), self.str_base, true);
-        let mut census = Census::default();
         let raw = &self.raw;
         match endian {
-            Endianness::Little => {
-                read_types::<Le, true>(raw, type_range, &names, &mut types, &mut census)?
-            }
-            Endianness::Big => {
-                read_types::<Be, true>(raw, type_range, &names, &mut types, &mut census)?
-            }
+            Endianness::Little => read_types::<Le>(raw, type_range, &names, &mut types)?,
+            Endianness::Big => read_types::<Be>(raw, type_range, &names, &mut types)?,
         }
         Ok(types)
     }
@@ -843,10 +973,23 @@ impl Btf {
         }
     }
 
-    /// Whether the string at `off` reads as `name` (as [`Btf::name_at`] would give it), without
-    /// building it.
-    fn name_is(&self, off: u32, name: &str) -> bool {
-        self.name_bytes(off).is_some_and(|b| RawName(b).is(name))
+    /// A test of whether the string at an offset reads as `name` (as [`Btf::name_at`] would
+    /// give it), without building it, for testing many strings.
+    fn reads_as<'s>(&'s self, name: &'s str) -> impl Fn(u32) -> bool + 's {
+        // Only the same bytes read as a name that is ASCII without a NUL (see `RawName::is`):
+        // own strings are then compared where they lie, without first looking for their end
+        // (most differ at the first byte).
+        let plain = name.bytes().all(|b| (1..0x80).contains(&b));
+        let own = self.string_section().unwrap_or_default();
+        move |off| match off.checked_sub(self.str_base) {
+            Some(o) if plain => {
+                let rest = own.get(o as usize..).unwrap_or_default();
+                rest.get(..name.len())
+                    .is_some_and(|r| r.iter().zip(name.bytes()).all(|(a, b)| *a == b))
+                    && rest.get(name.len()) == Some(&0)
+            }
+            _ => self.name_bytes(off).is_some_and(|b| RawName(b).is(name)),
+        }
     }
 
     /// The string at `off` as bytes, to compare without building a `str` (see [`RawName`]).
@@ -885,8 +1028,9 @@ impl Btf {
             return Some(id);
         }
         if kind == BtfKind::DataSec {
-            let named = |d: &&RawRef| self.name_is(d.name_off, name);
-            return self.datasecs.iter().find(named).map(|d| d.id);
+            let is_name = self.reads_as(name);
+            let named = |d: &&RawRef| d.datasec && is_name(d.name_off);
+            return self.refs.iter().find(named).map(|d| d.id);
         }
         self.built()
             .iter()
@@ -964,9 +1108,9 @@ impl Btf {
         mut section: impl FnMut(u32, RawName<'_>) -> Option<(u32, C)>,
         mut offset: impl FnMut(&C, RawName<'_>) -> Option<u32>,
     ) {
-        for k in 0..self.datasecs.len() {
-            let Some(d) = self.datasecs.get(k).copied() else {
-                break;
+        for k in 0..self.refs.len() {
+            let Some(d) = self.refs.get(k).copied().filter(|d| d.datasec) else {
+                continue;
             };
             let name = self.raw_name(d.name_off).unwrap_or(RawName(b""));
             let Some((size, context)) = section(d.id, name) else {
@@ -995,10 +1139,11 @@ impl Btf {
 
     /// The name of the type a `DATASEC` entry points at.
     fn var_name(&self, id: u32) -> Option<RawName<'_>> {
-        match self.vars.binary_search_by_key(&id, |v| v.id) {
-            Ok(i) => self.raw_name(self.vars.get(i)?.name_off),
+        let found = self.refs.binary_search_by_key(&id, |v| v.id).ok();
+        match found.and_then(|i| self.refs.get(i)).filter(|v| !v.datasec) {
+            Some(v) => self.raw_name(v.name_off),
             // Not a VAR (only malformed objects): the type's name, as the types have it.
-            Err(_) => self.type_by_id(id).map(|t| RawName(t.name.as_bytes())),
+            None => self.type_by_id(id).map(|t| RawName(t.name.as_bytes())),
         }
     }
 
