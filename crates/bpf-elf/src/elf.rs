@@ -59,9 +59,10 @@ impl<'a> RawSection<'a> {
 
 /// One symbol.
 #[derive(Debug, Clone)]
-pub(crate) struct RawSymbol<'a> {
-    /// Borrowed from the file (copied only when it is not UTF-8).
-    pub name: Cow<'a, str>,
+pub(crate) struct RawSymbol {
+    /// Where its name is in the symbol string table: read with [`RawElf::symbol_name`] when
+    /// needed (few of an object's symbol names ever are).
+    name: u32,
     pub value: u64,
     pub size: u64,
     pub kind: u8,
@@ -71,7 +72,7 @@ pub(crate) struct RawSymbol<'a> {
     pub undefined: bool,
 }
 
-impl RawSymbol<'_> {
+impl RawSymbol {
     pub fn is_section(&self) -> bool {
         self.kind == elf::STT_SECTION
     }
@@ -96,7 +97,9 @@ pub(crate) struct RawRel {
 pub(crate) struct RawElf<'a> {
     pub endian: Endianness,
     pub sections: Vec<RawSection<'a>>,
-    pub symbols: Vec<RawSymbol<'a>>,
+    pub symbols: Vec<RawSymbol>,
+    /// The symbols' string table.
+    strings: StrTable<'a>,
     /// `SHT_REL` sections after the first that apply to the same section (target index and
     /// records), in section order; clang never emits them.
     more_rels: Vec<(usize, &'a [u8])>,
@@ -229,9 +232,8 @@ impl<'a> RawElf<'a> {
                 .symbol_section(oe, sym, SymbolIndex(i.0))?
                 .map(|s: SectionIndex| s.0)
                 .filter(|s| *s < sections.len());
-            let name = name_of(&strings, sym.st_name(oe));
             debug_assert_eq!(
-                name,
+                name_of(&strings, sym.st_name(oe)),
                 symtab
                     .strings()
                     .get(sym.st_name(oe))
@@ -239,7 +241,7 @@ impl<'a> RawElf<'a> {
                     .unwrap_or_default()
             );
             symbols.push(RawSymbol {
-                name,
+                name: sym.st_name(oe),
                 value: sym.st_value(oe),
                 size: sym.st_size(oe),
                 kind: sym.st_type(),
@@ -288,6 +290,7 @@ impl<'a> RawElf<'a> {
             endian,
             sections,
             symbols,
+            strings,
             more_rels,
         })
     }
@@ -304,7 +307,7 @@ impl<'a> RawElf<'a> {
     }
 
     /// The symbol a relocation refers to, checked: not the null symbol, in range.
-    pub fn rel_symbol(&self, section: &str, rel: &RawRel) -> Result<&RawSymbol<'a>> {
+    pub fn rel_symbol(&self, section: &str, rel: &RawRel) -> Result<&RawSymbol> {
         if rel.symbol == 0 {
             return Err(ElfError::NullSymbol {
                 section: section.to_string(),
@@ -321,14 +324,37 @@ impl<'a> RawElf<'a> {
             })
     }
 
+    /// A symbol's name: borrowed from the file (copied only when it is not UTF-8), `""` when
+    /// its offset is out of the string table or no NUL ends it (as `object` reads it).
+    pub fn symbol_name(&self, sym: &RawSymbol) -> Cow<'a, str> {
+        name_of(&self.strings, sym.name)
+    }
+
+    /// Whether a symbol's name is `name`, an ASCII name without NUL (bytes that are not UTF-8
+    /// never read as one): compared in the file, without reading the name.
+    pub fn symbol_name_is_ascii(&self, sym: &RawSymbol, name: &[u8]) -> bool {
+        debug_assert!(name.is_ascii());
+        if name.is_empty() {
+            return self.strings.is_empty_at(sym.name as usize);
+        }
+        self.strings.bytes_are(sym.name as usize, name)
+    }
+
+    /// Whether a symbol's name is empty (as [`RawElf::symbol_name`] reads it), without reading
+    /// it.
+    pub fn symbol_name_is_empty(&self, sym: &RawSymbol) -> bool {
+        self.strings.is_empty_at(sym.name as usize)
+    }
+
     /// A printable name for a symbol: its own, or its section's for section symbols.
-    pub fn symbol_display(&self, sym: &RawSymbol<'_>) -> String {
-        if sym.name.is_empty() {
+    pub fn symbol_display(&self, sym: &RawSymbol) -> String {
+        let name = self.symbol_name(sym);
+        if name.is_empty() {
             if let Some(s) = sym.section {
                 return self.section_name(s).to_string();
             }
         }
-        sym.name.to_string()
+        name.into_owned()
     }
 
     /// The relocations that apply to a section, from every `SHT_REL` section (against the
@@ -356,7 +382,7 @@ impl<'a> RawElf<'a> {
     }
 
     /// Symbols defined in a section, with their indices.
-    pub fn symbols_in(&self, index: usize) -> impl Iterator<Item = &RawSymbol<'a>> {
+    pub fn symbols_in(&self, index: usize) -> impl Iterator<Item = &RawSymbol> {
         self.symbols
             .iter()
             .filter(move |s| s.section == Some(index))

@@ -12,7 +12,7 @@ use crate::insn::Endianness;
 use crate::maps::{self, MapSpec};
 use crate::name::Name;
 use crate::programs::{self, FunctionId, FunctionSpec, ProgramSpec};
-use crate::reloc::{Context, LegacyMaps, PlacedVars};
+use crate::reloc::{Context, LegacyMaps, LegacySections, PlacedVars};
 
 /// Everything a clang-built BPF object declares: maps, programs, license, kernel version, BTF.
 ///
@@ -107,10 +107,10 @@ impl ObjectSpec {
         let kconfig = btf.as_mut().and_then(|btf| fix_datasecs(&elf, btf));
 
         // Maps.
-        // Symbols of one section, sorted: scratch space for legacy maps and function bounds.
+        // Symbols of one section, sorted: scratch space for legacy maps and functions.
         let mut scratch = Vec::new();
         let mut all_maps = Vec::new();
-        let mut legacy_maps = Vec::new();
+        let mut legacy_maps = LegacySections::default();
         for s in elf
             .sections
             .iter()
@@ -149,11 +149,11 @@ impl ObjectSpec {
             });
         }
 
-        // Functions.
-        let mut bounds = Vec::new();
+        // Functions: all of them first (relocations name functions of any section).
+        let mut functions = Vec::new();
         for s in elf.sections.iter().filter(|s| s.is_exec()) {
-            // Sections in index order, functions in address order: `bounds` stays sorted.
-            programs::bounds(&elf, s, &mut scratch, &mut bounds)?;
+            // Sections in index order, functions in address order: `functions` stays sorted.
+            programs::functions(&elf, s, &mut scratch, &mut functions)?;
         }
         let ctx = Context {
             maps: &all_maps,
@@ -161,16 +161,18 @@ impl ObjectSpec {
             btf_maps,
             data_sections,
             kconfig: kconfig_names(btf.as_ref(), kconfig),
-            functions: &bounds,
         };
-        let mut functions = Vec::with_capacity(bounds.len());
         // Every code section, also one without functions: its relocations are still checked.
-        let mut rest = bounds.as_slice();
+        let mut start = 0;
         for s in elf.sections.iter().filter(|s| s.is_exec()) {
-            let n = rest.iter().take_while(|b| b.section == s.index).count();
-            let (own, after) = rest.split_at(n);
-            rest = after;
-            programs::functions(&elf, &ctx, s, own, &mut functions)?;
+            let n = functions
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|f| f.id.section == s.index)
+                .count();
+            programs::relocate(&elf, &ctx, s, &mut functions, start..start + n)?;
+            start += n;
         }
         drop(ctx);
         // Merged string sections no program reads (goebpf's pin paths) need no map.
@@ -215,8 +217,10 @@ impl ObjectSpec {
         let weak_externs = elf
             .symbols
             .iter()
-            .filter(|s| s.undefined && s.bind == object::elf::STB_WEAK && !s.name.is_empty())
-            .map(|s| s.name.to_string())
+            .filter(|s| s.undefined && s.bind == object::elf::STB_WEAK)
+            .map(|s| elf.symbol_name(s))
+            .filter(|name| !name.is_empty())
+            .map(|name| name.into_owned())
             .collect();
         Ok(ObjectSpec {
             weak_externs,
@@ -403,7 +407,7 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
             // last only: clang puts them together, after the local symbols, so this span is
             // short (and it holds every symbol of the section, whatever their order).
             let index = section.index;
-            let in_section = |s: &RawSymbol<'_>| s.section == Some(index);
+            let in_section = |s: &RawSymbol| s.section == Some(index);
             let first = elf.symbols.iter().position(in_section);
             let last = elf.symbols.iter().rposition(in_section);
             let symbols = first
@@ -413,10 +417,18 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
             Some((size, (index, symbols)))
         },
         |&(index, symbols), var| {
-            let is_name = reads_as(var);
+            // Symbol names are compared in the file: few are ever read as text.
+            let ascii = var.0.is_ascii() && !var.0.contains(&0);
+            let is_name = |s: &RawSymbol| {
+                if ascii {
+                    elf.symbol_name_is_ascii(s, var.0)
+                } else {
+                    var.is(&elf.symbol_name(s))
+                }
+            };
             let symbol = symbols
                 .iter()
-                .find(|s| s.section == Some(index) && !s.is_section() && is_name(&s.name))?;
+                .find(|s| s.section == Some(index) && !s.is_section() && is_name(s))?;
             u32::try_from(symbol.value).ok()
         },
     );

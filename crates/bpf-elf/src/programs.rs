@@ -130,24 +130,14 @@ impl ProgramSpec {
     }
 }
 
-/// A function symbol's bounds, before relocations are read.
-#[derive(Debug, Clone)]
-pub(crate) struct Bounds<'e> {
-    /// The section's index.
-    pub section: usize,
-    pub name: &'e str,
-    pub global: bool,
-    pub start: usize,
-    pub len: usize,
-}
-
-/// Finds the functions of one executable section and appends them to `out`, in address order.
-/// `syms` is scratch space.
-pub(crate) fn bounds<'e, 'a: 'e>(
-    elf: &'e RawElf<'a>,
-    section: &'e RawSection<'a>,
-    syms: &mut Vec<&'e RawSymbol<'a>>,
-    out: &mut Vec<Bounds<'e>>,
+/// Finds the functions of one executable section and appends them to `out` in address order,
+/// with their instructions (their relocations are read by [`relocate`], once every function of
+/// the object is known). `syms` is scratch space.
+pub(crate) fn functions<'e>(
+    elf: &'e RawElf<'_>,
+    section: &RawSection<'_>,
+    syms: &mut Vec<&'e RawSymbol>,
+    out: &mut Vec<FunctionSpec>,
 ) -> Result<()> {
     let size = section.data.len();
     if size % INSN_SIZE != 0 {
@@ -159,6 +149,25 @@ pub(crate) fn bounds<'e, 'a: 'e>(
         });
     }
     let n = size / INSN_SIZE;
+    let section_name = Name::from(&*section.name);
+    let function = |name: Name, global: bool, start: usize, len: usize| FunctionSpec {
+        name,
+        section: section_name.clone(),
+        id: FunctionId {
+            section: section.index,
+            insn: start,
+        },
+        global,
+        instructions: section
+            .data
+            .get(start * INSN_SIZE..(start + len) * INSN_SIZE)
+            .map(|code| decode_all(code, elf.endian))
+            .unwrap_or_default(),
+        relocations: Vec::new(),
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+        core_relocations: Vec::new(),
+    };
     syms.clear();
     syms.extend(elf.symbols_in(section.index).filter(|s| s.is_func()));
     // Aliases at the same address: keep the global one.
@@ -168,13 +177,7 @@ pub(crate) fn bounds<'e, 'a: 'e>(
         if n != 0 {
             // Code without function symbols (hand-written assembly): one function named after
             // the section.
-            out.push(Bounds {
-                section: section.index,
-                name: &section.name,
-                global: true,
-                start: 0,
-                len: n,
-            });
+            out.push(function(section_name.clone(), true, 0, n));
         }
         return Ok(());
     }
@@ -183,7 +186,7 @@ pub(crate) fn bounds<'e, 'a: 'e>(
     for (i, s) in syms.iter().enumerate() {
         let bad = || ElfError::BadFunctionBounds {
             section: section.name.to_string(),
-            symbol: s.name.to_string(),
+            symbol: elf.symbol_name(s).into_owned(),
             offset: s.value,
             size: s.size,
             section_size: section.size,
@@ -202,77 +205,64 @@ pub(crate) fn bounds<'e, 'a: 'e>(
             return Err(bad());
         }
         if out.len() > first
-            && out
-                .last()
-                .is_some_and(|prev| prev.start + prev.len > (s.value as usize) / INSN_SIZE)
+            && out.last().is_some_and(|prev| {
+                prev.id.insn + prev.instructions.len() > (s.value as usize) / INSN_SIZE
+            })
         {
             return Err(bad());
         }
-        out.push(Bounds {
-            section: section.index,
-            name: &s.name,
-            global: s.is_global(),
-            start: s.value as usize / INSN_SIZE,
-            len: (end - s.value) as usize / INSN_SIZE,
-        });
+        let name = Name::from(&*elf.symbol_name(s));
+        let start = s.value as usize / INSN_SIZE;
+        out.push(function(
+            name,
+            s.is_global(),
+            start,
+            (end - s.value) as usize / INSN_SIZE,
+        ));
     }
     Ok(())
 }
 
-/// Builds the functions of one section, with their references, and appends them to `out`.
+/// Whether a function of `functions` (sorted by id) starts at `id`.
+pub(crate) fn is_function_start(functions: &[FunctionSpec], id: FunctionId) -> bool {
+    functions.binary_search_by_key(&id, |f| f.id).is_ok()
+}
+
+/// Reads the relocations of one code section into its functions, `functions[range]` (from
+/// [`functions`]: sorted and disjoint), with the calls to static functions of the section.
 ///
-/// `bounds` are the section's, from [`bounds`]: sorted and disjoint.
-pub(crate) fn functions(
+/// `functions` is every function of the object, sorted by id: the targets of calls and
+/// function pointers.
+pub(crate) fn relocate(
     elf: &RawElf<'_>,
     ctx: &reloc::Context<'_>,
     section: &RawSection<'_>,
-    bounds: &[Bounds<'_>],
-    out: &mut Vec<FunctionSpec>,
+    functions: &mut [FunctionSpec],
+    range: std::ops::Range<usize>,
 ) -> Result<()> {
-    let first = out.len();
-    out.extend(bounds.iter().map(|b| {
-        FunctionSpec {
-            name: Name::from(b.name),
-            section: Name::from(&*section.name),
-            id: FunctionId {
-                section: section.index,
-                insn: b.start,
-            },
-            global: b.global,
-            instructions: section
-                .data
-                .get(b.start * INSN_SIZE..(b.start + b.len) * INSN_SIZE)
-                .map(|code| decode_all(code, elf.endian))
-                .unwrap_or_default(),
-            relocations: Vec::new(),
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            core_relocations: Vec::new(),
-        }
-    }));
-    let funcs = out.get_mut(first..).unwrap_or_default();
-    let owner = |index: usize| {
-        let f = bounds
-            .partition_point(|b| b.start <= index)
-            .checked_sub(1)?;
-        let b = bounds.get(f)?;
-        (index < b.start + b.len).then_some(f)
+    let first = range.start;
+    let owner = |functions: &[FunctionSpec], index: usize| {
+        let own = functions.get(range.clone())?;
+        let f = own.partition_point(|f| f.id.insn <= index).checked_sub(1)?;
+        let b = own.get(f)?;
+        (index < b.id.insn + b.instructions.len()).then_some(first + f)
     };
     for rel in elf.relocations_for(section.index) {
-        let (index, target) = reloc::resolve(elf, ctx, section, &rel)?;
-        let f = owner(index).ok_or_else(|| ElfError::UnsupportedRelocation {
+        let (index, target) = reloc::resolve(elf, ctx, functions, section, &rel)?;
+        let f = owner(functions, index).ok_or_else(|| ElfError::UnsupportedRelocation {
             section: section.name.to_string(),
             offset: rel.offset,
             symbol: String::new(),
             reason: "relocation outside any function".into(),
         })?;
-        let (Some(func), Some(b)) = (funcs.get_mut(f), bounds.get(f)) else {
+        let Some(func) = functions.get_mut(f) else {
             continue;
         };
+        let (start, len) = (func.id.insn, func.instructions.len());
         if matches!(
             target,
             Reference::Map { .. } | Reference::MapValue { .. } | Reference::FunctionPointer { .. }
-        ) && index + 1 >= b.start + b.len
+        ) && index + 1 >= start + len
         {
             return Err(ElfError::BadInstruction {
                 section: section.name.to_string(),
@@ -281,27 +271,35 @@ pub(crate) fn functions(
                 expected: "a 64-bit immediate load inside its function",
                 opcode: func
                     .instructions
-                    .get(index - b.start)
+                    .get(index - start)
                     .map(|i| i.code)
                     .unwrap_or(0),
             });
         }
         func.relocations.push(Relocation {
-            insn: index - b.start,
+            insn: index - start,
             target,
         });
     }
     // Calls to static functions of the same section need no relocation: the offset is final.
-    for (func, b) in funcs.iter_mut().zip(bounds) {
+    for f in range {
+        let Some(func) = functions.get_mut(f) else {
+            continue;
+        };
         // Stable: relocations at the same instruction keep their order.
         func.relocations.sort_by_key(|r| r.insn);
-        let relocated = func.relocations.len();
+        // Taken out while the other functions are searched for call targets.
+        let mut relocations = std::mem::take(&mut func.relocations);
+        let Some(func) = functions.get(f) else {
+            continue;
+        };
+        let relocated = relocations.len();
         for (k, insn) in func.instructions.iter().enumerate() {
-            let own = func.relocations.get(..relocated).unwrap_or_default();
+            let own = relocations.get(..relocated).unwrap_or_default();
             if !insn.is_pseudo_call() || own.binary_search_by_key(&k, |r| r.insn).is_ok() {
                 continue;
             }
-            let i = b.start + k;
+            let i = func.id.insn + k;
             let target = i as i64 + i64::from(insn.imm) + 1;
             let id = usize::try_from(target)
                 .ok()
@@ -309,20 +307,23 @@ pub(crate) fn functions(
                     section: section.index,
                     insn: t,
                 })
-                .filter(|id| ctx.is_function_start(*id))
+                .filter(|id| is_function_start(functions, *id))
                 .ok_or_else(|| ElfError::BadCallTarget {
                     section: section.name.to_string(),
                     insn: i,
                     target_section: section.name.to_string(),
                     target,
                 })?;
-            func.relocations.push(Relocation {
+            relocations.push(Relocation {
                 insn: k,
                 target: Reference::Call { target: id },
             });
         }
-        if func.relocations.len() > relocated {
-            func.relocations.sort_by_key(|r| r.insn);
+        if relocations.len() > relocated {
+            relocations.sort_by_key(|r| r.insn);
+        }
+        if let Some(func) = functions.get_mut(f) {
+            func.relocations = relocations;
         }
     }
     Ok(())

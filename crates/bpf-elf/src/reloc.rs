@@ -12,7 +12,7 @@ use crate::error::{ElfError, Result};
 use crate::insn::{Endianness, Instruction, INSN_SIZE, OPCODE_CALL};
 use crate::maps::MapSpec;
 use crate::name::Name;
-use crate::programs::{Bounds, FunctionId};
+use crate::programs::{is_function_start, FunctionId, FunctionSpec};
 
 /// What kind of extern symbol a program uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,36 +83,51 @@ pub(crate) struct LegacyMaps {
     pub record: u64,
 }
 
+/// The legacy map sections, found by index: objects have one (`maps`), kept without an
+/// allocation; any more (`maps/NAME`, iproute2's) go in a list.
+#[derive(Default)]
+pub(crate) struct LegacySections {
+    first: Option<LegacyMaps>,
+    more: Vec<LegacyMaps>,
+}
+
+impl LegacySections {
+    pub fn push(&mut self, maps: LegacyMaps) {
+        if self.first.is_none() {
+            self.first = Some(maps);
+        } else {
+            self.more.push(maps);
+        }
+    }
+
+    /// The first entry for this section index.
+    fn find(&self, section: usize) -> Option<&LegacyMaps> {
+        self.first
+            .iter()
+            .chain(&self.more)
+            .find(|l| l.section == section)
+    }
+}
+
 /// What the resolver needs to know about the object.
 pub(crate) struct Context<'a> {
     /// The object's maps.
     pub maps: &'a [MapSpec],
     /// Legacy map sections.
-    pub legacy_maps: Vec<LegacyMaps>,
+    pub legacy_maps: LegacySections,
     /// The BTF `.maps` section index and its maps' (offset, size, name).
     pub btf_maps: Option<(usize, PlacedVars<'a>)>,
     /// Data section indices that became maps, in increasing order.
     pub data_sections: Vec<usize>,
     /// Names of `__kconfig` externs, sorted.
     pub kconfig: Vec<&'a str>,
-    /// Every function's bounds, sorted by section then address.
-    pub functions: &'a [Bounds<'a>],
-}
-
-impl Context<'_> {
-    /// Whether a function starts there.
-    pub fn is_function_start(&self, id: FunctionId) -> bool {
-        self.functions
-            .binary_search_by_key(&(id.section, id.insn), |b| (b.section, b.start))
-            .is_ok()
-    }
 }
 
 struct Site<'a> {
     elf: &'a RawElf<'a>,
     section: &'a RawSection<'a>,
     rel: &'a RawRel,
-    sym: &'a RawSymbol<'a>,
+    sym: &'a RawSymbol,
 }
 
 impl Site<'_> {
@@ -160,10 +175,12 @@ fn insn_at(section: &RawSection<'_>, index: usize, endian: Endianness) -> Option
     Instruction::decode(section.data.get(start..)?, endian)
 }
 
-/// Resolves one relocation of a code section.
+/// Resolves one relocation of a code section; `functions` are every function of the object,
+/// sorted by id.
 pub(crate) fn resolve<'e>(
     elf: &'e RawElf<'e>,
     ctx: &Context<'_>,
+    functions: &[FunctionSpec],
     section: &'e RawSection<'e>,
     rel: &'e RawRel,
 ) -> Result<(usize, Reference)> {
@@ -192,9 +209,10 @@ pub(crate) fn resolve<'e>(
     let is_call = insn.code == OPCODE_CALL;
 
     if sym.undefined {
+        let name = elf.symbol_name(sym);
         if is_ld {
             site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
-            let kind = if ctx.kconfig.binary_search(&sym.name.as_ref()).is_ok() {
+            let kind = if ctx.kconfig.binary_search(&name.as_ref()).is_ok() {
                 ExternKind::Kconfig
             } else {
                 ExternKind::Ksym
@@ -202,7 +220,7 @@ pub(crate) fn resolve<'e>(
             return Ok((
                 index,
                 Reference::Extern {
-                    symbol: Name::from(&*sym.name),
+                    symbol: Name::from(&*name),
                     kind,
                 },
             ));
@@ -212,7 +230,7 @@ pub(crate) fn resolve<'e>(
             return Ok((
                 index,
                 Reference::Extern {
-                    symbol: Name::from(&*sym.name),
+                    symbol: Name::from(&*name),
                     kind: ExternKind::Kfunc,
                 },
             ));
@@ -252,7 +270,7 @@ pub(crate) fn resolve<'e>(
                 section: target.index,
                 insn,
             })
-            .filter(|id| ctx.is_function_start(*id))
+            .filter(|id| is_function_start(functions, *id))
             .ok_or_else(|| ElfError::BadCallTarget {
                 section: section.name.to_string(),
                 insn: index,
@@ -272,7 +290,7 @@ pub(crate) fn resolve<'e>(
     }
     site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
     let offset = value.saturating_add(addend);
-    if let Some(legacy) = ctx.legacy_maps.iter().find(|l| l.section == target.index) {
+    if let Some(legacy) = ctx.legacy_maps.find(target.index) {
         // Map `i` is at `i * record`.
         let i = match (u64::try_from(offset), legacy.record) {
             (Ok(o), 0) => (o == 0).then_some(0),

@@ -44,6 +44,27 @@ impl<'a> StrTable<'a> {
         rest.get(..end).map(Str::Bytes)
     }
 
+    /// Whether the string at `offset` is `name`, byte for byte, found without looking for the
+    /// string's end; `name` must hold no NUL.
+    #[inline]
+    pub fn bytes_are(&self, offset: usize, name: &[u8]) -> bool {
+        debug_assert!(!name.contains(&0));
+        let Some(rest) = self.bytes.get(offset..) else {
+            return false;
+        };
+        // The end first: it tells most other names apart.
+        rest.get(name.len()) == Some(&0) && rest.get(..name.len()) == Some(name)
+    }
+
+    /// Whether the string at `offset` is empty or missing (where [`StrTable::get`] gives `None`),
+    /// without reading it as text.
+    pub fn is_empty_at(&self, offset: usize) -> bool {
+        match self.bytes.get(offset..) {
+            Some(rest @ [first, ..]) if *first != 0 => nul(rest).is_none(),
+            _ => true,
+        }
+    }
+
     /// [`StrTable::get`] when the string is in the checked prefix.
     #[inline]
     pub fn text_at(&self, offset: usize) -> Option<&'a str> {

@@ -278,10 +278,10 @@ pub(crate) fn parse(
         let target = elf.section(sym.section.unwrap_or(0));
         let value = match p.parsed.values_kind {
             ValuesKind::Programs if sym.is_func() && target.is_some_and(|s| s.is_exec()) => {
-                SlotValue::Program(Name::from(&*sym.name))
+                SlotValue::Program(Name::from(&*elf.symbol_name(sym)))
             }
             ValuesKind::Maps if sym.section == Some(section.index) && !sym.is_section() => {
-                SlotValue::Map(Name::from(&*sym.name))
+                SlotValue::Map(Name::from(&*elf.symbol_name(sym)))
             }
             _ => {
                 return Err(unsupported(format!(

@@ -37,17 +37,22 @@ fn size_err(section: &RawSection<'_>, reason: String) -> ElfError {
 
 /// Puts the map symbols of the section in `syms`, sorted by offset (the first name of each
 /// offset), and returns the record size.
-fn layout<'e, 'a>(
-    elf: &'e RawElf<'a>,
+fn layout<'e>(
+    elf: &'e RawElf<'_>,
     section: &RawSection<'_>,
-    syms: &mut Vec<&'e RawSymbol<'a>>,
+    syms: &mut Vec<&'e RawSymbol>,
 ) -> Result<usize> {
     syms.clear();
     syms.extend(
         elf.symbols_in(section.index)
-            .filter(|s| !s.is_section() && !s.name.is_empty() && !s.is_func()),
+            .filter(|s| !s.is_section() && !s.is_func() && !elf.symbol_name_is_empty(s)),
     );
-    syms.sort_by(|a, b| (a.value, &a.name).cmp(&(b.value, &b.name)));
+    // Names are read only to order aliases.
+    syms.sort_by(|a, b| {
+        a.value
+            .cmp(&b.value)
+            .then_with(|| elf.symbol_name(a).cmp(&elf.symbol_name(b)))
+    });
     syms.dedup_by_key(|s| s.value);
     let size = section.size as usize;
     if syms.is_empty() {
@@ -76,8 +81,9 @@ fn layout<'e, 'a>(
         ));
     }
     for (i, s) in syms.iter().enumerate() {
-        let (value, name) = (s.value, &s.name);
+        let value = s.value;
         if value != (i * record) as u64 {
+            let name = elf.symbol_name(s);
             return Err(size_err(
                 section,
                 format!(
@@ -92,10 +98,10 @@ fn layout<'e, 'a>(
 
 /// Parses one legacy maps section, appending its maps (in offset order) to `out`; returns the
 /// record size (0 when the section declares no map). `syms` is scratch space.
-pub(crate) fn parse<'e, 'a>(
-    elf: &'e RawElf<'a>,
+pub(crate) fn parse<'e>(
+    elf: &'e RawElf<'_>,
     section: &RawSection<'_>,
-    syms: &mut Vec<&'e RawSymbol<'a>>,
+    syms: &mut Vec<&'e RawSymbol>,
     out: &mut Vec<MapSpec>,
 ) -> Result<usize> {
     let record = layout(elf, section, syms)?;
@@ -105,7 +111,8 @@ pub(crate) fn parse<'e, 'a>(
     out.reserve(syms.len());
     let section_name = Name::from(&*section.name);
     for s in syms.iter() {
-        let (offset, name) = (s.value, s.name.as_ref());
+        let (offset, name) = (s.value, elf.symbol_name(s));
+        let name = name.as_ref();
         let base = offset as usize;
         let rec = data
             .get(base..base + record)
@@ -206,7 +213,7 @@ pub(crate) fn parse<'e, 'a>(
                 .iter()
                 .find(|s| s.value == target)
                 .ok_or_else(|| unsupported(format!("no map at offset {target}")))?;
-            inner_names.push((index, inner.name.to_string()));
+            inner_names.push((index, elf.symbol_name(inner).into_owned()));
         } else {
             let path = target_section
                 .data
