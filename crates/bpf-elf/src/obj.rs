@@ -372,20 +372,6 @@ fn kconfig_names(btf: Option<&Btf>, datasec: Option<u32>) -> Vec<&str> {
     names
 }
 
-/// A test of whether a name from a file reads as `name` (as [`RawName::is`]), for scanning many
-/// names: an ASCII `name` (the usual) reads as another only if their bytes are equal, which is
-/// checked once here rather than for each name compared.
-fn reads_as(name: RawName<'_>) -> impl Fn(&str) -> bool + '_ {
-    let ascii = name.0.is_ascii();
-    move |s| {
-        if ascii {
-            name.0 == s.as_bytes()
-        } else {
-            name.is(s)
-        }
-    }
-}
-
 /// clang leaves `DATASEC` sizes and global variables' offsets at 0; the symbol table has them.
 ///
 /// Returns the id of the `.kconfig` `DATASEC` (the first, as [`Btf::find`] would), found on the
@@ -400,7 +386,7 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
             if kconfig.is_none() && name.0 == b".kconfig" {
                 kconfig = Some(id);
             }
-            let is_name = reads_as(name);
+            let is_name = name.matcher();
             let section = elf.sections.iter().find(|s| is_name(&s.name))?;
             let size = u32::try_from(section.size).ok()?;
             // Its variables are looked up among the symbols from the section's first to its
@@ -451,7 +437,7 @@ impl<'a> AttachExt<'a, '_> {
         match self.last {
             Some((last, index)) if last == name.0 => index,
             _ => {
-                let is_name = reads_as(name);
+                let is_name = name.matcher();
                 let index = self
                     .elf
                     .sections

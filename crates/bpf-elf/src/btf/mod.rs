@@ -240,7 +240,7 @@ fn name_in(strings: &StrTable<'_>, offset: u32) -> Option<Name> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawName<'a>(pub &'a [u8]);
 
-impl RawName<'_> {
+impl<'a> RawName<'a> {
     /// Whether it reads as `s`.
     pub fn is(self, s: &str) -> bool {
         // Only a name that is not UTF-8 reads differently from its bytes (ASCII is).
@@ -248,6 +248,19 @@ impl RawName<'_> {
             || (!self.0.is_ascii()
                 && std::str::from_utf8(self.0).is_err()
                 && Name::from_bytes(self.0) == s)
+    }
+
+    /// [`RawName::is`] as a test to run on many names: an ASCII name (the usual) reads as
+    /// another only if their bytes are equal, which is decided once here rather than per name.
+    pub fn matcher(self) -> impl Fn(&str) -> bool + 'a {
+        let ascii = self.0.is_ascii();
+        move |s| {
+            if ascii {
+                self.0 == s.as_bytes()
+            } else {
+                self.is(s)
+            }
+        }
     }
 
     /// The name, with invalid UTF-8 replaced (as [`Name`] reads it).
