@@ -173,16 +173,18 @@ fn render(lines: &[Value], machine: &[(&str, String)]) -> String {
     let _ = writeln!(
         s,
         "The object-load floor does the kernel work the loader does, no less: it reads the \
-         object file, loads the object's BTF (sanitised for the running kernel, as the loader \
+         object file (with the system calls of `std::fs::read`, as the loader), loads the object's BTF (sanitised for the running kernel, as the loader \
          sends it) when the loader gets the kernel to take it, creates the maps, loads the \
          programs with the same instructions, `func_info` and `line_info`, and closes \
          everything. It does not parse: its inputs come from one parse before the timed loop, \
          so the library's parse counts against it. The `parse only` line shows that parse \
          alone next to reading the file, for scale (no target). Both sides make the same \
-         system calls in the same order, and `perf trace -s` over 2,000 loads of each shows \
-         the same time in each of them: what separates the loader from the floor is its own \
-         user-space work (parsing, linking and relocating each program, building the \
-         handles, freeing it all on close), about two thirds of it the parse.\n"
+         system calls (only the order of the final closes differs), and `perf trace -s` over \
+         2,000 loads of each shows the same time in each of them: what separates the loader \
+         from the floor is its own user-space work (parsing, linking and relocating each \
+         program, building the handles, freeing it all on close). That work runs after the \
+         verifier and the map allocations have evicted the caches, so in the loop it costs \
+         two to three times what it costs hot (compare `parse only`).\n"
     );
     let rounds = lines
         .iter()

@@ -671,15 +671,37 @@ impl ObjectFloor {
         self
     }
 
+    /// The system calls of `std::fs::read` (what the loader uses): open, `statx` for the size,
+    /// reads until the size is reached, a short read to see the end, close. (`read_to_end` on
+    /// a `File` would add an `lseek`.) Only the buffer is kept between runs.
     fn read_file(&mut self) -> bool {
         use std::io::Read;
         let Some(path) = &self.file else {
             return true;
         };
-        self.file_buf.clear();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut self.file_buf))
-            .is_ok()
+        let buf = &mut self.file_buf;
+        let mut read = || -> io::Result<()> {
+            let mut f = std::fs::File::open(path)?;
+            let size = f.metadata()?.len() as usize;
+            // Kept at the last run's length, so the bytes are not zeroed again each run.
+            if buf.len() != size {
+                buf.resize(size, 0);
+            }
+            let mut done = 0;
+            while done < size {
+                match f.read(&mut buf[done..])? {
+                    0 => break,
+                    n => done += n,
+                }
+            }
+            buf.truncate(done);
+            let mut probe = [0u8; 32];
+            match f.read(&mut probe)? {
+                0 => Ok(()),
+                _ => Err(io::Error::other("the file grew while it was read")),
+            }
+        };
+        read().is_ok()
     }
 
     fn load_btf(&mut self) -> Option<Option<RawFd>> {
