@@ -64,7 +64,12 @@ impl ObjectSpec {
 
     /// Parses an object from its bytes.
     pub fn parse(bytes: &[u8]) -> Result<ObjectSpec> {
-        let elf = RawElf::parse(bytes)?;
+        let parsed = RawElf::parse(bytes);
+        // Borrowed where it was parsed: moving it out of the `Result` copied it twice.
+        let elf = match parsed {
+            Ok(ref elf) => elf,
+            Err(e) => return Err(e),
+        };
         let e = elf.endian;
 
         // The sections looked up by name (the first of each name, as `section_by_name`).
@@ -104,7 +109,7 @@ impl ObjectSpec {
             Some(s) => Some(Btf::parse(s.data)?),
             None => None,
         };
-        let kconfig = btf.as_mut().and_then(|btf| fix_datasecs(&elf, btf));
+        let kconfig = btf.as_mut().and_then(|btf| fix_datasecs(elf, btf));
 
         // Maps.
         // Symbols of one section, sorted: scratch space for legacy maps and functions.
@@ -117,7 +122,7 @@ impl ObjectSpec {
             .filter(|s| s.name == "maps" || s.name.starts_with("maps/"))
         {
             let first = all_maps.len();
-            let record = maps::legacy::parse(&elf, s, &mut scratch, &mut all_maps)?;
+            let record = maps::legacy::parse(elf, s, &mut scratch, &mut all_maps)?;
             legacy_maps.push(LegacyMaps {
                 section: s.index,
                 maps: first..all_maps.len(),
@@ -126,7 +131,7 @@ impl ObjectSpec {
         }
         let mut btf_maps = None;
         if let Some(s) = maps_s {
-            let parsed = maps::btf::parse(&elf, s, btf.as_ref())?;
+            let parsed = maps::btf::parse(elf, s, btf.as_ref())?;
             let placed = placed_vars(btf.as_ref(), ".maps");
             btf_maps = Some((s.index, placed));
             all_maps.extend(parsed);
@@ -153,7 +158,7 @@ impl ObjectSpec {
         let mut functions = Vec::new();
         for s in elf.sections.iter().filter(|s| s.is_exec()) {
             // Sections in index order, functions in address order: `functions` stays sorted.
-            programs::functions(&elf, s, &mut scratch, &mut functions)?;
+            programs::functions(elf, s, &mut scratch, &mut functions)?;
         }
         let ctx = Context {
             maps: &all_maps,
@@ -171,7 +176,7 @@ impl ObjectSpec {
                 .iter()
                 .take_while(|f| f.id.section == s.index)
                 .count();
-            programs::relocate(&elf, &ctx, s, &mut functions, start..start + n)?;
+            programs::relocate(elf, &ctx, s, &mut functions, start..start + n)?;
             start += n;
         }
         drop(ctx);
@@ -187,7 +192,7 @@ impl ObjectSpec {
         // `.BTF.ext` (read only with `.BTF`, which holds its strings).
         if let (Some(s), Some(btf)) = (ext_s, btf.as_ref()) {
             let mut sink = AttachExt {
-                elf: &elf,
+                elf,
                 functions: &mut functions,
                 last: None,
             };
@@ -214,14 +219,17 @@ impl ObjectSpec {
             })
             .collect();
 
-        let weak_externs = elf
-            .symbols
-            .iter()
-            .filter(|s| s.undefined && s.bind == object::elf::STB_WEAK)
-            .map(|s| elf.symbol_name(s))
-            .filter(|name| !name.is_empty())
-            .map(|name| name.into_owned())
-            .collect();
+        // A plain loop: most objects have no weak extern, and collecting nothing still ran
+        // `BTreeSet::from_iter`'s setup.
+        let mut weak_externs = BTreeSet::new();
+        for s in &elf.symbols {
+            if s.undefined && s.bind == object::elf::STB_WEAK {
+                let name = elf.symbol_name(s);
+                if !name.is_empty() {
+                    weak_externs.insert(name.into_owned());
+                }
+            }
+        }
         Ok(ObjectSpec {
             weak_externs,
             endianness: e,
@@ -386,8 +394,13 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
             if kconfig.is_none() && name.0 == b".kconfig" {
                 kconfig = Some(id);
             }
-            let is_name = name.matcher();
-            let section = elf.sections.iter().find(|s| is_name(&s.name))?;
+            let section = if name.0.is_ascii() {
+                // What `name.matcher()` decides for an ASCII name, without its other branch in
+                // this loop.
+                elf.sections.iter().find(|s| s.name.as_bytes() == name.0)
+            } else {
+                section_named(elf, name)
+            }?;
             let size = u32::try_from(section.size).ok()?;
             // Its variables are looked up among the symbols from the section's first to its
             // last only: clang puts them together, after the local symbols, so this span is
@@ -403,22 +416,38 @@ fn fix_datasecs(elf: &RawElf<'_>, btf: &mut Btf) -> Option<u32> {
             Some((size, (index, symbols)))
         },
         |&(index, symbols), var| {
+            let in_section = |s: &&RawSymbol| s.section == Some(index) && !s.is_section();
             // Symbol names are compared in the file: few are ever read as text.
-            let ascii = var.0.is_ascii() && !var.0.contains(&0);
-            let is_name = |s: &RawSymbol| {
-                if ascii {
-                    elf.symbol_name_is_ascii(s, var.0)
-                } else {
-                    var.is(&elf.symbol_name(s))
-                }
-            };
-            let symbol = symbols
-                .iter()
-                .find(|s| s.section == Some(index) && !s.is_section() && is_name(s))?;
+            let symbol = if var.0.is_ascii() && !var.0.contains(&0) {
+                symbols
+                    .iter()
+                    .find(|s| in_section(s) && elf.symbol_name_is_ascii(s, var.0))
+            } else {
+                symbol_named(elf, symbols.iter().filter(in_section), var)
+            }?;
             u32::try_from(symbol.value).ok()
         },
     );
     kconfig
+}
+
+/// The first section named `name`, a name that is not ASCII (out of line: clang's never are).
+#[cold]
+#[inline(never)]
+fn section_named<'a, 'e>(elf: &'a RawElf<'e>, name: RawName<'_>) -> Option<&'a RawSection<'e>> {
+    elf.sections.iter().find(|s| name.is(&s.name))
+}
+
+/// The first of `symbols` named `name`, read as text (out of line: for names that are not
+/// ASCII or hold a NUL, which clang's never do).
+#[cold]
+#[inline(never)]
+fn symbol_named<'s>(
+    elf: &RawElf<'_>,
+    mut symbols: impl Iterator<Item = &'s RawSymbol>,
+    name: RawName<'_>,
+) -> Option<&'s RawSymbol> {
+    symbols.find(|s| name.is(&elf.symbol_name(s)))
 }
 
 /// Hands each `.BTF.ext` record to the function that contains its instruction, relative to
@@ -473,17 +502,11 @@ impl<'a> AttachExt<'a, '_> {
             let owner = match &current {
                 Some((i, insns)) if insns.contains(&at) => *i,
                 _ => {
-                    let key = FunctionId { section, insn: at };
-                    let i = functions.partition_point(|f| f.id <= key);
-                    let Some(f) = i.checked_sub(1).and_then(|i| functions.get(i)) else {
+                    let Some((i, insns)) = function_at(functions, section, at) else {
                         return;
                     };
-                    let insns = f.id.insn..f.id.insn + f.instructions.len();
-                    if f.id.section != section || !insns.contains(&at) {
-                        return;
-                    }
-                    current = Some((i - 1, insns));
-                    i - 1
+                    current = Some((i, insns));
+                    i
                 }
             };
             let Some(f) = functions.get_mut(owner) else {
@@ -498,6 +521,24 @@ impl<'a> AttachExt<'a, '_> {
             out.push(r);
         });
     }
+}
+
+/// The index of the function of code section `section` that holds instruction `at`, and its
+/// instructions in the section.
+///
+/// Not inlined: one copy serves every kind of `.BTF.ext` record (it runs once per function
+/// and group, not per record).
+#[inline(never)]
+fn function_at(
+    functions: &[FunctionSpec],
+    section: usize,
+    at: usize,
+) -> Option<(usize, std::ops::Range<usize>)> {
+    let key = FunctionId { section, insn: at };
+    let i = functions.partition_point(|f| f.id <= key).checked_sub(1)?;
+    let f = functions.get(i)?;
+    let insns = f.id.insn..f.id.insn + f.instructions.len();
+    (f.id.section == section && insns.contains(&at)).then_some((i, insns))
 }
 
 impl<'a> ExtSink<'a> for AttachExt<'a, '_> {

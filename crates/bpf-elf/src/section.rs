@@ -422,6 +422,16 @@ fn candidates(first: Option<u8>) -> impl Iterator<Item = &'static Def> {
         .filter_map(|&i| TABLE.get(usize::from(i)))
 }
 
+/// `a.eq_ignore_ascii_case(b)` as one plain loop: inlined, it became a fully unrolled compare
+/// per goebpf name, many code lines for a check that runs once per section.
+#[inline(never)]
+fn eq_ignore_ascii_case(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x.eq_ignore_ascii_case(&y))
+}
+
 impl ProgramSection {
     /// Reads a section name.
     pub fn parse(name: &str) -> ProgramSection {
@@ -460,10 +470,8 @@ impl ProgramSection {
         }
         // 3. goebpf: first token, case-insensitively (goebpf's names are lowercase).
         if let Some(def) = GOEBPF.iter().find(|d| {
-            d.0.len() == head.len() + "goebpf:".len()
-                && d.0
-                    .strip_prefix("goebpf:")
-                    .is_some_and(|n| n.eq_ignore_ascii_case(head))
+            d.0.strip_prefix("goebpf:")
+                .is_some_and(|n| eq_ignore_ascii_case(n, head))
         }) {
             let target = if def.3 & PLUS != 0 { rest } else { None };
             return build(def, target);
