@@ -141,12 +141,7 @@ pub(crate) fn functions<'e>(
 ) -> Result<()> {
     let size = section.data.len();
     if size % INSN_SIZE != 0 {
-        return Err(ElfError::Truncated {
-            section: section.name.to_string(),
-            offset: (size - size % INSN_SIZE) as u64,
-            needed: INSN_SIZE as u64,
-            size: size as u64,
-        });
+        return Err(partial_insn(section));
     }
     let n = size / INSN_SIZE;
     let section_name = Name::from(&*section.name);
@@ -184,13 +179,7 @@ pub(crate) fn functions<'e>(
     out.reserve(syms.len());
     let first = out.len();
     for (i, s) in syms.iter().enumerate() {
-        let bad = || ElfError::BadFunctionBounds {
-            section: section.name.to_string(),
-            symbol: elf.symbol_name(s).into_owned(),
-            offset: s.value,
-            size: s.size,
-            section_size: section.size,
-        };
+        let bad = || bad_bounds(elf, section, s);
         let next = syms.get(i + 1).map(|n| n.value).unwrap_or(size as u64);
         let end = if s.size == 0 {
             next
@@ -223,6 +212,67 @@ pub(crate) fn functions<'e>(
     Ok(())
 }
 
+// Errors are built out of line, so that the code that runs for every well-formed object stays
+// contiguous.
+
+#[cold]
+#[inline(never)]
+fn partial_insn(section: &RawSection<'_>) -> ElfError {
+    let size = section.data.len();
+    ElfError::Truncated {
+        section: section.name.to_string(),
+        offset: (size - size % INSN_SIZE) as u64,
+        needed: INSN_SIZE as u64,
+        size: size as u64,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_bounds(elf: &RawElf<'_>, section: &RawSection<'_>, s: &RawSymbol) -> ElfError {
+    ElfError::BadFunctionBounds {
+        section: section.name.to_string(),
+        symbol: elf.symbol_name(s).into_owned(),
+        offset: s.value,
+        size: s.size,
+        section_size: section.size,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn outside_functions(section: &RawSection<'_>, offset: u64) -> ElfError {
+    ElfError::UnsupportedRelocation {
+        section: section.name.to_string(),
+        offset,
+        symbol: String::new(),
+        reason: "relocation outside any function".into(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn ld_imm64_at_end(section: &RawSection<'_>, offset: u64, opcode: u8) -> ElfError {
+    ElfError::BadInstruction {
+        section: section.name.to_string(),
+        offset,
+        symbol: String::new(),
+        expected: "a 64-bit immediate load inside its function",
+        opcode,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_call(section: &RawSection<'_>, insn: usize, target: i64) -> ElfError {
+    ElfError::BadCallTarget {
+        section: section.name.to_string(),
+        insn,
+        target_section: section.name.to_string(),
+        target,
+    }
+}
+
 /// Whether a function of `functions` (sorted by id) starts at `id`.
 pub(crate) fn is_function_start(functions: &[FunctionSpec], id: FunctionId) -> bool {
     functions.binary_search_by_key(&id, |f| f.id).is_ok()
@@ -249,12 +299,7 @@ pub(crate) fn relocate(
     };
     for rel in elf.relocations_for(section.index) {
         let (index, target) = reloc::resolve(elf, ctx, functions, section, &rel)?;
-        let f = owner(functions, index).ok_or_else(|| ElfError::UnsupportedRelocation {
-            section: section.name.to_string(),
-            offset: rel.offset,
-            symbol: String::new(),
-            reason: "relocation outside any function".into(),
-        })?;
+        let f = owner(functions, index).ok_or_else(|| outside_functions(section, rel.offset))?;
         let Some(func) = functions.get_mut(f) else {
             continue;
         };
@@ -264,17 +309,8 @@ pub(crate) fn relocate(
             Reference::Map { .. } | Reference::MapValue { .. } | Reference::FunctionPointer { .. }
         ) && index + 1 >= start + len
         {
-            return Err(ElfError::BadInstruction {
-                section: section.name.to_string(),
-                offset: rel.offset,
-                symbol: String::new(),
-                expected: "a 64-bit immediate load inside its function",
-                opcode: func
-                    .instructions
-                    .get(index - start)
-                    .map(|i| i.code)
-                    .unwrap_or(0),
-            });
+            let opcode = func.instructions.get(index - start).map_or(0, |i| i.code);
+            return Err(ld_imm64_at_end(section, rel.offset, opcode));
         }
         func.relocations.push(Relocation {
             insn: index - start,
@@ -308,12 +344,7 @@ pub(crate) fn relocate(
                     insn: t,
                 })
                 .filter(|id| is_function_start(functions, *id))
-                .ok_or_else(|| ElfError::BadCallTarget {
-                    section: section.name.to_string(),
-                    insn: i,
-                    target_section: section.name.to_string(),
-                    target,
-                })?;
+                .ok_or_else(|| bad_call(section, i, target))?;
             relocations.push(Relocation {
                 insn: k,
                 target: Reference::Call { target: id },

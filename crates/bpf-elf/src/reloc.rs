@@ -130,12 +130,16 @@ struct Site<'a> {
     sym: &'a RawSymbol,
 }
 
+// The errors are built out of line, so that the code that resolves a well-formed relocation
+// stays contiguous.
 impl Site<'_> {
     /// The symbol's printable name, for errors.
     fn symbol(&self) -> String {
         self.elf.symbol_display(self.sym)
     }
 
+    #[cold]
+    #[inline(never)]
     fn bad_insn(&self, expected: &'static str, insn: &Instruction) -> ElfError {
         ElfError::BadInstruction {
             section: self.section.name.to_string(),
@@ -150,21 +154,50 @@ impl Site<'_> {
         if self.rel.r_type == expected_type {
             return Ok(());
         }
-        Err(ElfError::BadRelocationType {
+        Err(self.bad_type(expected))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_type(&self, expected: &'static str) -> ElfError {
+        ElfError::BadRelocationType {
             section: self.section.name.to_string(),
             offset: self.rel.offset,
             symbol: self.symbol(),
             found: self.rel.r_type,
             expected,
-        })
+        }
     }
 
-    fn unsupported(&self, reason: String) -> ElfError {
+    #[cold]
+    #[inline(never)]
+    fn unsupported(&self, reason: std::fmt::Arguments<'_>) -> ElfError {
         ElfError::UnsupportedRelocation {
             section: self.section.name.to_string(),
             offset: self.rel.offset,
             symbol: self.symbol(),
-            reason,
+            reason: reason.to_string(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self) -> ElfError {
+        ElfError::RelocationOutOfRange {
+            section: self.section.name.to_string(),
+            offset: self.rel.offset,
+            size: self.section.size,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_call(&self, index: usize, target: &RawSection<'_>, target_insn: i64) -> ElfError {
+        ElfError::BadCallTarget {
+            section: self.section.name.to_string(),
+            insn: index,
+            target_section: target.name.to_string(),
+            target: target_insn,
         }
     }
 }
@@ -194,13 +227,7 @@ pub(crate) fn resolve<'e>(
     let index = usize::try_from(rel.offset).unwrap_or(usize::MAX) / INSN_SIZE;
     let insn = match insn_at(section, index, elf.endian) {
         Some(i) if rel.offset % INSN_SIZE as u64 == 0 => i,
-        _ => {
-            return Err(ElfError::RelocationOutOfRange {
-                section: section.name.to_string(),
-                offset: rel.offset,
-                size: section.size,
-            })
-        }
+        _ => return Err(site.out_of_range()),
     };
     let is_ld = insn.is_ld_imm64();
     if is_ld && insn_at(section, index + 1, elf.endian).is_none() {
@@ -238,11 +265,13 @@ pub(crate) fn resolve<'e>(
         return Err(site.bad_insn("a call or a 64-bit immediate load", &insn));
     }
     let target = sym.section.and_then(|s| elf.section(s)).ok_or_else(|| {
-        site.unsupported("absolute or common symbols cannot be referenced".into())
+        site.unsupported(format_args!(
+            "absolute or common symbols cannot be referenced"
+        ))
     })?;
     let addend = i64::from(insn.imm);
     let value = i64::try_from(sym.value)
-        .map_err(|_| site.unsupported("symbol value out of range".into()))?;
+        .map_err(|_| site.unsupported(format_args!("symbol value out of range")))?;
 
     if target.is_exec() {
         let target_insn = if is_call {
@@ -251,14 +280,16 @@ pub(crate) fn resolve<'e>(
                 return Err(site.bad_insn("a bpf-to-bpf call (src_reg 1)", &insn));
             }
             if value % INSN_SIZE as i64 != 0 {
-                return Err(site.unsupported("call target not instruction-aligned".into()));
+                return Err(site.unsupported(format_args!("call target not instruction-aligned")));
             }
             value / INSN_SIZE as i64 + addend + 1
         } else if is_ld {
             site.check_type(R_BPF_64_64, "R_BPF_64_64 (1)")?;
             let byte = value.saturating_add(addend);
             if byte % INSN_SIZE as i64 != 0 {
-                return Err(site.unsupported("function address not instruction-aligned".into()));
+                return Err(
+                    site.unsupported(format_args!("function address not instruction-aligned"))
+                );
             }
             byte / INSN_SIZE as i64
         } else {
@@ -271,12 +302,7 @@ pub(crate) fn resolve<'e>(
                 insn,
             })
             .filter(|id| is_function_start(functions, *id))
-            .ok_or_else(|| ElfError::BadCallTarget {
-                section: section.name.to_string(),
-                insn: index,
-                target_section: target.name.to_string(),
-                target: target_insn,
-            })?;
+            .ok_or_else(|| site.bad_call(index, target, target_insn))?;
         let r = if is_call {
             Reference::Call { target: id }
         } else {
@@ -301,7 +327,7 @@ pub(crate) fn resolve<'e>(
             .filter(|i| *i < legacy.maps.len())
             .and_then(|i| ctx.maps.get(legacy.maps.start + i))
             .ok_or_else(|| {
-                site.unsupported(format!("no map at offset {offset} of {}", target.name))
+                site.unsupported(format_args!("no map at offset {offset} of {}", target.name))
             })?;
         return Ok((
             index,
@@ -318,7 +344,7 @@ pub(crate) fn resolve<'e>(
                 offset >= o && offset < o + size.max(1)
             })
             .ok_or_else(|| {
-                site.unsupported(format!("no map at offset {offset} of {}", target.name))
+                site.unsupported(format_args!("no map at offset {offset} of {}", target.name))
             })?;
         return Ok((
             index,
@@ -331,7 +357,9 @@ pub(crate) fn resolve<'e>(
         let offset = u32::try_from(offset)
             .ok()
             .filter(|o| u64::from(*o) <= target.size)
-            .ok_or_else(|| site.unsupported(format!("offset {offset} outside {}", target.name)))?;
+            .ok_or_else(|| {
+                site.unsupported(format_args!("offset {offset} outside {}", target.name))
+            })?;
         return Ok((
             index,
             Reference::MapValue {
@@ -340,7 +368,7 @@ pub(crate) fn resolve<'e>(
             },
         ));
     }
-    Err(site.unsupported(format!(
+    Err(site.unsupported(format_args!(
         "section {} is neither a map section nor global data",
         target.name
     )))

@@ -71,6 +71,9 @@ pub struct BtfExt {
     pub core_relocations: Vec<(String, Vec<CoreRelocation>)>,
 }
 
+/// Out of line: the checks of well-formed records stay contiguous.
+#[cold]
+#[inline(never)]
 fn err(offset: usize, reason: &'static str) -> ElfError {
     ElfError::InvalidBtfExt { offset, reason }
 }
@@ -110,6 +113,44 @@ fn walk<'a, T: Record>(
     len: usize,
     mut group: impl FnMut(RawName<'a>, &mut Records<'a, T>) -> Result<()>,
 ) -> Result<()> {
+    // Only the records are read per kind: the block's layout is read by one function for all.
+    walk_groups(
+        raw,
+        btf,
+        start,
+        len,
+        T::MIN_SIZE,
+        &mut |name, recs, at, size| {
+            let mut records = Records {
+                chunks: recs.chunks_exact(size),
+                at,
+                size,
+                btf,
+                error: None,
+                kind: std::marker::PhantomData,
+            };
+            group(name, &mut records)?;
+            // What the sink left is checked too; the first bad record is the group's error.
+            records.each(drop);
+            match records.error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        },
+    )
+}
+
+/// [`walk`] for any record kind: `group` gets each group's section name, its records' bytes,
+/// their offset in the section and the record size.
+#[inline(never)]
+fn walk_groups<'a>(
+    raw: &'a [u8],
+    btf: &'a Btf,
+    start: usize,
+    len: usize,
+    min_size: usize,
+    group: &mut dyn FnMut(RawName<'a>, &'a [u8], usize, usize) -> Result<()>,
+) -> Result<()> {
     let e = btf.endianness();
     let end = start
         .checked_add(len)
@@ -124,7 +165,7 @@ fn walk<'a, T: Record>(
     let rec_size = e
         .read_u32(block, 0)
         .ok_or_else(|| err(start, "truncated"))? as usize;
-    if rec_size < T::MIN_SIZE || rec_size % 4 != 0 {
+    if rec_size < min_size || rec_size % 4 != 0 {
         return Err(err(start, "bad record size"));
     }
     let mut pos = 4;
@@ -145,20 +186,7 @@ fn walk<'a, T: Record>(
         let recs = block
             .get(pos..pos.saturating_add(bytes))
             .ok_or_else(|| err(start + pos, "truncated records"))?;
-        let mut records = Records {
-            chunks: recs.chunks_exact(rec_size),
-            at: start + pos,
-            size: rec_size,
-            btf,
-            error: None,
-            kind: std::marker::PhantomData,
-        };
-        group(name, &mut records)?;
-        // What the sink left is checked too; the first bad record is the group's error.
-        records.each(drop);
-        if let Some(e) = records.error {
-            return Err(e);
-        }
+        group(name, recs, start + pos, rec_size)?;
         pos += bytes;
     }
     Ok(())

@@ -28,11 +28,54 @@ const GOEBPF_PATH: usize = 32;
 /// iproute2's `PIN_GLOBAL_NS`.
 const IPROUTE2_PIN_GLOBAL: u32 = 2;
 
-fn size_err(section: &RawSection<'_>, reason: String) -> ElfError {
+/// Errors are built out of line: the per-load path of a well-formed section stays contiguous.
+#[cold]
+#[inline(never)]
+fn size_err(section: &RawSection<'_>, reason: std::fmt::Arguments<'_>) -> ElfError {
     ElfError::MapRecordSize {
         section: section.name.to_string(),
-        reason,
+        reason: reason.to_string(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn map_err(map: &str, reason: std::fmt::Arguments<'_>) -> ElfError {
+    ElfError::InvalidMap {
+        map: map.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn truncated(section: &RawSection<'_>, offset: u64, record: usize) -> ElfError {
+    ElfError::Truncated {
+        section: section.name.to_string(),
+        offset,
+        needed: record as u64,
+        size: section.data.len() as u64,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn misplaced(
+    elf: &RawElf<'_>,
+    section: &RawSection<'_>,
+    s: &RawSymbol,
+    i: usize,
+    record: usize,
+) -> ElfError {
+    let name = elf.symbol_name(s);
+    size_err(
+        section,
+        format_args!(
+            "map {name} at offset {}, expected {} for {record}-byte records",
+            s.value,
+            i * record
+        ),
+    )
 }
 
 /// Puts the map symbols of the section in `syms`, sorted by offset (the first name of each
@@ -61,39 +104,76 @@ fn layout<'e>(
         }
         return Err(size_err(
             section,
-            format!("{size} bytes but no map symbols"),
+            format_args!("{size} bytes but no map symbols"),
         ));
     }
     let n = syms.len();
     if size % n != 0 {
         return Err(size_err(
             section,
-            format!("{size} bytes do not divide into {n} maps"),
+            format_args!("{size} bytes do not divide into {n} maps"),
         ));
     }
     let record = size / n;
     if record < CLASSIC_SIZE {
         return Err(size_err(
             section,
-            format!(
+            format_args!(
                 "records of {record} bytes are smaller than the {CLASSIC_SIZE}-byte bpf_map_def"
             ),
         ));
     }
     for (i, s) in syms.iter().enumerate() {
-        let value = s.value;
-        if value != (i * record) as u64 {
-            let name = elf.symbol_name(s);
-            return Err(size_err(
-                section,
-                format!(
-                    "map {name} at offset {value}, expected {} for {record}-byte records",
-                    i * record
-                ),
-            ));
+        if s.value != (i * record) as u64 {
+            return Err(misplaced(elf, section, s, i, record));
         }
     }
     Ok(record)
+}
+
+/// The fields past the classic five of a record that is neither classic nor goebpf's (whose
+/// pointers come from relocations): iproute2's, or an unknown layout that must leave them zero.
+#[inline(never)]
+fn extra_fields(
+    spec: &mut MapSpec,
+    rec: &[u8],
+    record: usize,
+    e: crate::insn::Endianness,
+) -> Result<()> {
+    let name = spec.name.as_str();
+    let f = |i: usize| e.read_u32(rec, i * 4).unwrap_or(0);
+    if record == IPROUTE2_SIZE {
+        let (pinning, inner_id, inner_idx) = (f(6), f(7), f(8));
+        if inner_id != 0 || inner_idx != 0 {
+            return Err(map_err(
+                name,
+                format_args!("iproute2 inner map ids are not supported"),
+            ));
+        }
+        match pinning {
+            0 => {}
+            IPROUTE2_PIN_GLOBAL => {
+                spec.pinning = Pinning::Path(format!("/sys/fs/bpf/tc/globals/{name}"))
+            }
+            other => {
+                return Err(map_err(
+                    name,
+                    format_args!("iproute2 pinning {other} is not supported"),
+                ))
+            }
+        }
+    } else if rec
+        .get(CLASSIC_SIZE..)
+        .unwrap_or_default()
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return Err(map_err(
+            name,
+            format_args!("unknown {record}-byte map definition with non-zero bytes past the {CLASSIC_SIZE}-byte bpf_map_def"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses one legacy maps section, appending its maps (in offset order) to `out`; returns the
@@ -116,12 +196,7 @@ pub(crate) fn parse<'e>(
         let base = offset as usize;
         let rec = data
             .get(base..base + record)
-            .ok_or_else(|| ElfError::Truncated {
-                section: section.name.to_string(),
-                offset,
-                needed: record as u64,
-                size: data.len() as u64,
-            })?;
+            .ok_or_else(|| truncated(section, offset, record))?;
         let f = |i: usize| e.read_u32(rec, i * 4).unwrap_or(0);
         let mut spec = MapSpec::new(name, map_type(name, f(0))?, f(1), f(2), f(3));
         spec.flags = f(4);
@@ -129,42 +204,39 @@ pub(crate) fn parse<'e>(
         spec.origin = MapOrigin::Legacy {
             record_size: record,
         };
-        let extra = rec.get(CLASSIC_SIZE..).unwrap_or_default();
-        match record {
-            GOEBPF_SIZE => {} // pointers come from relocations
-            IPROUTE2_SIZE => {
-                let (pinning, inner_id, inner_idx) = (f(6), f(7), f(8));
-                if inner_id != 0 || inner_idx != 0 {
-                    return Err(ElfError::InvalidMap {
-                        map: name.to_string(),
-                        reason: "iproute2 inner map ids are not supported".into(),
-                    });
-                }
-                match pinning {
-                    0 => {}
-                    IPROUTE2_PIN_GLOBAL => spec.pinning = Pinning::Path(format!("/sys/fs/bpf/tc/globals/{name}")),
-                    other => {
-                        return Err(ElfError::InvalidMap {
-                            map: name.to_string(),
-                            reason: format!("iproute2 pinning {other} is not supported"),
-                        })
-                    }
-                }
-            }
-            _ if extra.iter().any(|&b| b != 0) => {
-                return Err(ElfError::InvalidMap {
-                    map: name.to_string(),
-                    reason: format!("unknown {record}-byte map definition with non-zero bytes past the {CLASSIC_SIZE}-byte bpf_map_def"),
-                })
-            }
-            _ => {}
+        if record != GOEBPF_SIZE && record != CLASSIC_SIZE {
+            extra_fields(&mut spec, rec, record, e)?;
         }
         out.push(spec);
     }
-    let maps = out.get_mut(first..).unwrap_or_default();
+    relocate(
+        elf,
+        section,
+        syms,
+        record,
+        out.get_mut(first..).unwrap_or_default(),
+    )?;
+    Ok(record)
+}
 
+/// Reads the `.relmaps` relocations of goebpf's pointer fields into `maps`, the maps of the
+/// section (a section without relocations returns at once).
+#[inline(never)]
+fn relocate(
+    elf: &RawElf<'_>,
+    section: &RawSection<'_>,
+    syms: &[&RawSymbol],
+    record: usize,
+    maps: &mut [MapSpec],
+) -> Result<()> {
+    let mut rels = elf.relocations_for(section.index).peekable();
+    if rels.peek().is_none() {
+        return Ok(());
+    }
+    let e = elf.endian;
+    let data = section.data;
     let mut inner_names: Vec<(usize, String)> = Vec::new();
-    for rel in elf.relocations_for(section.index) {
+    for rel in rels {
         let sym = elf.rel_symbol(&section.name, &rel)?;
         // Only errors name the symbol.
         let symbol = || elf.symbol_display(sym);
@@ -241,5 +313,5 @@ pub(crate) fn parse<'e>(
             m.inner_map = Some(Box::new(spec));
         }
     }
-    Ok(record)
+    Ok(())
 }

@@ -164,8 +164,15 @@ impl MapSpec {
 }
 
 pub(crate) fn map_type(name: &str, value: u32) -> crate::Result<MapType> {
-    MapType::try_from(value).map_err(|value| crate::ElfError::UnknownMapType {
+    MapType::try_from(value).map_err(|value| unknown_map_type(name, value))
+}
+
+/// Out of line: keeps the error's construction off the parsing path.
+#[cold]
+#[inline(never)]
+fn unknown_map_type(name: &str, value: u32) -> crate::ElfError {
+    crate::ElfError::UnknownMapType {
         map: name.to_string(),
         value,
-    })
+    }
 }
