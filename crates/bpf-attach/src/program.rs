@@ -310,7 +310,9 @@ impl KernelProgram {
         insns: Vec<bpf_insn>,
         log_limits: LogLimits,
     ) -> Result<Self, ProgramError> {
-        check_endianness(spec, object.spec.endianness)?;
+        if object.spec.endianness != Endianness::host() {
+            return Err(endianness_error(spec, object.spec.endianness));
+        }
         let records = if object.spec.btf.is_some() {
             BtfRecords::Function
         } else {
@@ -550,34 +552,20 @@ impl KernelProgram {
     /// [`ProgramError::Invalid`] for a program that cannot be sent.
     #[doc(alias = "BPF_PROG_LOAD")]
     pub fn load(&mut self) -> Result<(), ProgramError> {
-        if self.fd.is_some() {
-            return Err(ProgramError::AlreadyLoaded {
-                program: self.name().to_string(),
-            });
+        if self.fd.is_some() || self.unavailable.is_some() {
+            return Err(self.not_loadable());
         }
-        if let Some(e) = &self.unavailable {
-            return Err(ProgramError::Relocate {
-                program: self.name().to_string(),
-                source: e.clone(),
-            });
-        }
-        let invalid = |reason: &str| ProgramError::Invalid {
-            program: self.name().to_string(),
-            reason: reason.to_string(),
-        };
         if self.insns.is_empty() {
-            return Err(invalid("it has no instructions"));
+            return Err(self.invalid("it has no instructions"));
         }
         if self.program_type == ProgramType::Unspec {
-            return Err(invalid(
-                "its program type is unknown (set it for this section name)",
-            ));
+            return Err(self.invalid("its program type is unknown (set it for this section name)"));
         }
-        let license = license_cstr(self.license())
-            .ok_or_else(|| invalid("its license contains a NUL byte"))?;
-        for f in &self.freezes {
-            f.freeze()
-                .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
+        let Some(license) = license_cstr(self.license()) else {
+            return Err(self.invalid("its license contains a NUL byte"));
+        };
+        if !self.freezes.is_empty() {
+            self.freeze_maps()?;
         }
         let btf_fd = self.origin.object().and_then(|o| o.btf_fd.as_ref());
         let (func_info, line_info) = (self.func_info(), self.line_info());
@@ -602,7 +590,33 @@ impl KernelProgram {
             btf: has_btf,
             attach_type: self.expected_attach_type,
         };
-        let mut result = self.load_config(license.as_ref(), records, first);
+        let (fd, log, used) = match self.load_config(license.as_ref(), records, first) {
+            Ok((fd, log)) => (fd, log, first),
+            Err(f) => self.retry_load(license.as_ref(), records, first, f)?,
+        };
+        self.fd = Some(fd);
+        self.verifier_log = log;
+        self.dropped_btf = has_btf && !used.btf;
+        self.dropped_attach_type =
+            self.expected_attach_type.is_some() && used.attach_type.is_none();
+        if self.slots.is_empty() {
+            return Ok(());
+        }
+        self.fill_slots()
+    }
+
+    /// After the first configuration failed with `f`: tries again without the expected attach
+    /// type, then without BTF, as the errors allow; the configuration that loaded, or the
+    /// error. Out of line: most loads succeed at once.
+    #[inline(never)]
+    fn retry_load(
+        &self,
+        license: &CStr,
+        records: Records<'_>,
+        first: Config,
+        f: Failure,
+    ) -> Result<(OwnedFd, Option<String>, Config), ProgramError> {
+        let mut result = Err(f);
         let mut used = first;
         if let Err(f) = &result {
             if retry_without_attach_type(f.source.errno(), first.attach_type) {
@@ -610,29 +624,57 @@ impl KernelProgram {
                     attach_type: None,
                     ..first
                 };
-                result = self.load_config(license.as_ref(), records, used);
+                result = self.load_config(license, records, used);
             }
         }
         if let Err(f) = &result {
             if retry_without_btf(f.source.errno(), used.btf) {
                 let plain = Config { btf: false, ..used };
-                if let Ok(ok) = self.load_config(license.as_ref(), records, plain) {
+                if let Ok(ok) = self.load_config(license, records, plain) {
                     used = plain;
                     result = Ok(ok);
                 }
             }
         }
         match result {
-            Ok((fd, log)) => {
-                self.fd = Some(fd);
-                self.verifier_log = log;
-                self.dropped_btf = has_btf && !used.btf;
-                self.dropped_attach_type =
-                    self.expected_attach_type.is_some() && used.attach_type.is_none();
-                self.fill_slots()
-            }
+            Ok((fd, log)) => Ok((fd, log, used)),
             Err(f) => Err(self.failure_error(f)),
         }
+    }
+
+    /// Why a loaded program, or one that could not be relocated, cannot load.
+    #[cold]
+    #[inline(never)]
+    fn not_loadable(&self) -> ProgramError {
+        match &self.unavailable {
+            Some(e) if self.fd.is_none() => ProgramError::Relocate {
+                program: self.name().to_string(),
+                source: e.clone(),
+            },
+            _ => ProgramError::AlreadyLoaded {
+                program: self.name().to_string(),
+            },
+        }
+    }
+
+    /// A program that cannot be sent, for `reason`.
+    #[cold]
+    #[inline(never)]
+    fn invalid(&self, reason: &str) -> ProgramError {
+        ProgramError::Invalid {
+            program: self.name().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Freezes the object's maps to freeze before its first load (`.rodata`).
+    #[inline(never)]
+    fn freeze_maps(&self) -> Result<(), ProgramError> {
+        for f in &self.freezes {
+            f.freeze()
+                .map_err(|(map, source)| ProgramError::Freeze { map, source })?;
+        }
+        Ok(())
     }
 
     fn failure_error(&self, f: Failure) -> ProgramError {
@@ -703,6 +745,39 @@ impl KernelProgram {
         let mut machine = LogGrowth::new(self.log_limits);
         let mut last: Option<Attempt> = None;
         let mut failure: Option<Failure> = None;
+        // At level 0 the machine's first attempt is a load without a log: the one call a
+        // program the verifier accepts needs, made here; the log is asked for out of line.
+        if self.log_limits.level == 0 && machine.next(None).is_some() {
+            match prog::load(&attr, None) {
+                Ok(fd) => return Ok((fd, None)),
+                Err(e) => {
+                    last = Some(Attempt {
+                        size: 0,
+                        errno: e.errno(),
+                        true_size: None,
+                    });
+                    failure = Some(Failure {
+                        source: e,
+                        log: String::new(),
+                        truncated: false,
+                    });
+                }
+            }
+        }
+        self.load_logged(&attr, machine, last, failure)
+    }
+
+    /// The rest of [`KernelProgram::load_config`]'s log state machine, after `last` (and its
+    /// `failure`) if an attempt was made.
+    #[inline(never)]
+    fn load_logged(
+        &self,
+        attr: &ProgLoadAttr<'_>,
+        mut machine: LogGrowth,
+        mut last: Option<Attempt>,
+        mut failure: Option<Failure>,
+    ) -> Result<(OwnedFd, Option<String>), Failure> {
+        let attr = *attr;
         while let Some(req) = machine.next(last) {
             if req.size == 0 {
                 match prog::load(&attr, None) {
@@ -761,6 +836,7 @@ impl KernelProgram {
         Err(failure)
     }
 
+    #[inline(never)]
     fn fill_slots(&mut self) -> Result<(), ProgramError> {
         let Some(fd) = self.fd.as_ref() else {
             return Ok(());
@@ -844,10 +920,16 @@ fn check_endianness(spec: &ProgramSpec, endianness: Endianness) -> Result<(), Pr
     if endianness == Endianness::host() {
         return Ok(());
     }
-    Err(ProgramError::Invalid {
+    Err(endianness_error(spec, endianness))
+}
+
+#[cold]
+#[inline(never)]
+fn endianness_error(spec: &ProgramSpec, endianness: Endianness) -> ProgramError {
+    ProgramError::Invalid {
         program: spec.name.to_string(),
         reason: format!("the object is {endianness:?}-endian, this machine is not"),
-    })
+    }
 }
 
 const FUNC_INFO_SIZE: usize = 8;

@@ -228,115 +228,58 @@ impl KernelSystem {
             btf: btf_fd,
             defer_freeze: true,
         };
+        // Whether any map declares `.values`: most objects have none, and skip both slot
+        // passes.
+        let mut has_slots = false;
         for (index, m) in spec.maps.iter().enumerate() {
-            let pin = match m.pinning {
-                Pinning::None => None,
-                _ => bpf_maps::create::pin_path(m, &options.pin_root),
+            has_slots |= !m.values.is_empty();
+            // Pinned and frozen maps need more than the call: out of line.
+            let map = if m.pinning != Pinning::None || m.freeze {
+                create_pinned_or_frozen(&object, index, &opts, options, &mut partial, &mut freezes)
+            } else {
+                KernelMap::create_in_shared(&object, index, &opts)
             };
-            let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
-            let map = KernelMap::create_in_shared(&object, index, &opts).map_err(|source| {
-                LoadError::Map {
-                    map: m.name.to_string(),
-                    source: Box::new(source),
-                }
-            })?;
-            let reused = existed && options.pin_policy == PinPolicy::Reuse;
-            if let (Some(p), false) = (map.pin_path(), existed) {
-                partial.pins.push(p.to_path_buf());
+            match map {
+                Ok(map) => partial.maps.push(map),
+                Err(source) => return Err(map_error(&m.name, source)),
             }
-            if m.freeze && !reused {
-                let fd = map
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| dup_error(&m.name, e))?;
-                freezes.push(Arc::new(DeferredFreeze {
-                    map: m.name.to_string(),
-                    fd,
-                    frozen: Mutex::new(false),
-                }));
-            }
-            partial.maps.push(map);
         }
-
-        // Map-of-maps slots.
-        for (i, m) in spec.maps.iter().enumerate() {
-            for slot in &m.values {
-                let SlotValue::Map(inner) = &slot.value else {
-                    continue;
-                };
-                let j = position(spec, inner).ok_or_else(|| LoadError::MissingSlotTarget {
-                    map: m.name.to_string(),
-                    index: slot.index,
-                    target: inner.to_string(),
-                })?;
-                let outer = &partial.maps[i];
-                let fd = partial.maps[j].as_fd().as_raw_fd() as u32;
-                outer
-                    .update_elem(
-                        &slot_key(outer, slot.index),
-                        &fd.to_ne_bytes(),
-                        bpf_maps::ANY,
-                    )
-                    .map_err(|source| LoadError::MapSlot {
-                        map: m.name.to_string(),
-                        index: slot.index,
-                        inner: inner.to_string(),
-                        source: Box::new(source),
-                    })?;
-            }
+        if has_slots {
+            fill_map_slots(spec, &partial.maps)?;
         }
 
         // Programs.
         let maps = &partial.maps;
         let fd_of = |name: &str| position(spec, name).map(|i| maps[i].as_fd().as_raw_fd());
         let mut programs = Vec::with_capacity(spec.programs.len());
-        let mut core_target = CoreTarget::new(options.core_btf.clone());
+        // Only programs that need linking (CO-RE, externs, subprograms) read the target.
+        let mut core_target = None;
         for (index, p) in spec.programs.iter().enumerate() {
             let mut program = match p.relocate_alone(fd_of) {
-                Some(Ok(insns)) => KernelProgram::from_alone(&object, index, p, insns, options.log)
-                    .map_err(|source| LoadError::Program {
-                        program: p.name.to_string(),
-                        source,
-                    })?,
+                Some(Ok(insns)) => {
+                    match KernelProgram::from_alone(&object, index, p, insns, options.log) {
+                        Ok(program) => program,
+                        Err(source) => return Err(program_error(p, source)),
+                    }
+                }
                 Some(Err(e)) => KernelProgram::unavailable(&object, index, p, e),
                 None => link_program(
                     &object,
                     index,
                     p,
-                    &mut core_target,
+                    core_target.get_or_insert_with(|| CoreTarget::new(options.core_btf.clone())),
                     kconfig_error.as_ref(),
                     fd_of,
                     options.log,
                 )?,
             };
-            program.set_freezes(freezes.clone());
+            if !freezes.is_empty() {
+                program.set_freezes(freezes.clone());
+            }
             programs.push(program);
         }
-
-        // Program-array slots, filled when their program loads.
-        for (i, m) in spec.maps.iter().enumerate() {
-            for slot in &m.values {
-                let SlotValue::Program(name) = &slot.value else {
-                    continue;
-                };
-                let program = programs
-                    .iter_mut()
-                    .find(|p| p.name() == name)
-                    .ok_or_else(|| LoadError::MissingSlotTarget {
-                        map: m.name.to_string(),
-                        index: slot.index,
-                        target: name.to_string(),
-                    })?;
-                let fd = partial.maps[i]
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| dup_error(&m.name, e))?;
-                program.add_slot(ProgramSlot {
-                    map: m.name.to_string(),
-                    fd,
-                    index: slot.index,
-                });
-            }
+        if has_slots {
+            add_program_slots(spec, &partial.maps, &mut programs)?;
         }
 
         partial.done = true;
@@ -477,6 +420,130 @@ impl KernelSystem {
     }
 }
 
+/// Creates map `index` of `object`, which is pinned or frozen: remembers the pin it makes (to
+/// remove it if the load fails) and the freeze to do when the first program loads.
+#[inline(never)]
+fn create_pinned_or_frozen(
+    object: &Arc<LoadedObject>,
+    index: usize,
+    opts: &CreateOptions<'_>,
+    options: &LoadOptions,
+    partial: &mut Partial,
+    freezes: &mut Vec<Arc<DeferredFreeze>>,
+) -> Result<KernelMap, MapError> {
+    let m = &object.spec.maps[index];
+    let pin = match m.pinning {
+        Pinning::None => None,
+        _ => bpf_maps::create::pin_path(m, &options.pin_root),
+    };
+    let existed = pin.as_ref().is_some_and(|p| p.symlink_metadata().is_ok());
+    let map = KernelMap::create_in_shared(object, index, opts)?;
+    let reused = existed && options.pin_policy == PinPolicy::Reuse;
+    if let (Some(p), false) = (map.pin_path(), existed) {
+        partial.pins.push(p.to_path_buf());
+    }
+    if m.freeze && !reused {
+        let fd = map.as_fd().try_clone_to_owned().map_err(|e| MapError::Io {
+            op: "duplicate fd",
+            path: PathBuf::new(),
+            source: e,
+        })?;
+        freezes.push(Arc::new(DeferredFreeze {
+            map: m.name.to_string(),
+            fd,
+            frozen: Mutex::new(false),
+        }));
+    }
+    Ok(map)
+}
+
+/// Fills the map-of-maps slots the object declares (`.values`).
+#[inline(never)]
+fn fill_map_slots(spec: &ObjectSpec, maps: &[KernelMap]) -> Result<(), LoadError> {
+    for (i, m) in spec.maps.iter().enumerate() {
+        for slot in &m.values {
+            let SlotValue::Map(inner) = &slot.value else {
+                continue;
+            };
+            let j = position(spec, inner).ok_or_else(|| LoadError::MissingSlotTarget {
+                map: m.name.to_string(),
+                index: slot.index,
+                target: inner.to_string(),
+            })?;
+            let outer = &maps[i];
+            let fd = maps[j].as_fd().as_raw_fd() as u32;
+            outer
+                .update_elem(
+                    &slot_key(outer, slot.index),
+                    &fd.to_ne_bytes(),
+                    bpf_maps::ANY,
+                )
+                .map_err(|source| LoadError::MapSlot {
+                    map: m.name.to_string(),
+                    index: slot.index,
+                    inner: inner.to_string(),
+                    source: Box::new(source),
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Remembers the program-array slots the object declares (`.values`), filled when their
+/// program loads.
+#[inline(never)]
+fn add_program_slots(
+    spec: &ObjectSpec,
+    maps: &[KernelMap],
+    programs: &mut [KernelProgram],
+) -> Result<(), LoadError> {
+    for (i, m) in spec.maps.iter().enumerate() {
+        for slot in &m.values {
+            let SlotValue::Program(name) = &slot.value else {
+                continue;
+            };
+            let program = programs
+                .iter_mut()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| LoadError::MissingSlotTarget {
+                    map: m.name.to_string(),
+                    index: slot.index,
+                    target: name.to_string(),
+                })?;
+            let fd = maps[i]
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| dup_error(&m.name, e))?;
+            program.add_slot(ProgramSlot {
+                map: m.name.to_string(),
+                fd,
+                index: slot.index,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The error of a map that could not be created.
+#[cold]
+#[inline(never)]
+fn map_error(map: &str, source: MapError) -> LoadError {
+    LoadError::Map {
+        map: map.to_string(),
+        source: Box::new(source),
+    }
+}
+
+/// The error of a program that could not be made from the object.
+#[cold]
+#[inline(never)]
+fn program_error(p: &ProgramSpec, source: ProgramError) -> LoadError {
+    LoadError::Program {
+        program: p.name.to_string(),
+        source,
+    }
+}
+
 /// Program `index` of `object`, `p`, linked with its subprograms, its CO-RE relocations and
 /// externs resolved, relocated against the maps' fds (`fd_of`); unavailable when one of these
 /// steps fails (`kconfig_error`: why the `.kconfig` map could not be made).
@@ -595,7 +662,10 @@ fn load_btf(spec: &ObjectSpec, options: &LoadOptions, externs: bool) -> Option<O
         Ok(Some(b)) => std::borrow::Cow::Owned(b),
         Ok(None) => std::borrow::Cow::Borrowed(btf),
         Err(e) => {
-            log::warn!("cannot lay out the object's extern variables in its BTF: {e}");
+            btf_warning(
+                "cannot lay out the object's extern variables in its BTF",
+                &e,
+            );
             std::borrow::Cow::Borrowed(btf)
         }
     };
@@ -605,15 +675,25 @@ fn load_btf(spec: &ObjectSpec, options: &LoadOptions, externs: bool) -> Option<O
         Ok(Some(s)) => s.as_slice(),
         Ok(None) => for_kernel.raw(),
         Err(e) => {
-            log::warn!("cannot sanitise the object's BTF for this kernel: {e}");
+            btf_warning("cannot sanitise the object's BTF for this kernel", e);
             btf.raw()
         }
     };
     match bpf_sys::btf::load(to_load, None) {
         Ok(fd) => Some(fd),
         Err(e) => {
-            log::warn!("the kernel refused the object's BTF, loading without it: {e}");
+            btf_warning(
+                "the kernel refused the object's BTF, loading without it",
+                &e,
+            );
             None
         }
     }
+}
+
+/// Logs why the object's BTF is sent differently or not at all; out of line, as it is rare.
+#[cold]
+#[inline(never)]
+fn btf_warning(what: &str, e: &dyn std::fmt::Display) {
+    log::warn!("{what}: {e}");
 }

@@ -87,23 +87,51 @@ fn map_patch(
     kind: MapReferenceKind,
     map_fd: impl Fn(&str) -> Option<i32>,
 ) -> Result<(u8, i32, i32)> {
-    let fd = map_fd(map).ok_or_else(|| ElfError::MissingMapFd {
-        program: program.to_string(),
-        map: map.to_string(),
-    })?;
-    let not_ld = |opcode| ElfError::NotLoadImm64 {
-        program: program.to_string(),
-        insn,
-        opcode,
+    let Some(fd) = map_fd(map) else {
+        return Err(missing_map_fd(program, map));
     };
-    let first = insns.get(insn).ok_or_else(|| not_ld(0))?;
+    let Some(first) = insns.get(insn) else {
+        return Err(not_ld_imm64(program, insn, 0));
+    };
     if !first.is_ld_imm64() || insn + 1 >= insns.len() {
-        return Err(not_ld(first.code));
+        return Err(not_ld_imm64(program, insn, first.code));
     }
     Ok(match kind {
         MapReferenceKind::Fd => (uapi::BPF_PSEUDO_MAP_FD as u8, fd, 0),
         MapReferenceKind::Value { offset } => (uapi::BPF_PSEUDO_MAP_VALUE as u8, fd, offset as i32),
     })
+}
+
+/// [`map_patch`]'s error for a map without an fd; out of line, as every map reference is
+/// patched.
+#[cold]
+#[inline(never)]
+fn missing_map_fd(program: &str, map: &str) -> ElfError {
+    ElfError::MissingMapFd {
+        program: program.to_string(),
+        map: map.to_string(),
+    }
+}
+
+/// [`map_patch`]'s error for a reference at an instruction that is not an `ld_imm64`.
+#[cold]
+#[inline(never)]
+fn not_ld_imm64(program: &str, insn: usize, opcode: u8) -> ElfError {
+    ElfError::NotLoadImm64 {
+        program: program.to_string(),
+        insn,
+        opcode,
+    }
+}
+
+/// The error of a program with more instructions than the kernel counts.
+#[cold]
+#[inline(never)]
+fn too_large(program: &str, insns: usize) -> ElfError {
+    ElfError::ProgramTooLarge {
+        program: program.to_string(),
+        insns,
+    }
 }
 
 impl ProgramSpec {
@@ -138,12 +166,11 @@ impl ProgramSpec {
     ) -> Result<Vec<bpf_sys::uapi::bpf_insn>> {
         let source = &self.function.instructions;
         if i32::try_from(source.len()).is_err() {
-            return Err(ElfError::ProgramTooLarge {
-                program: self.name.to_string(),
-                insns: source.len(),
-            });
+            return Err(too_large(&self.name, source.len()));
         }
         let mut insns: Vec<_> = source.iter().map(Instruction::to_bpf_insn).collect();
+        // Read once: every relocation names the program.
+        let name: &str = &self.name;
         for r in &self.function.relocations {
             let (map, kind) = match &r.target {
                 Reference::Map { map } => (map, MapReferenceKind::Fd),
@@ -153,7 +180,7 @@ impl ProgramSpec {
                 // Not alone: not called for such a program.
                 _ => continue,
             };
-            let (src, fd, offset) = map_patch(&self.name, source, r.insn, map, kind, &map_fd)?;
+            let (src, fd, offset) = map_patch(name, source, r.insn, map, kind, &map_fd)?;
             if let Some(i) = insns.get_mut(r.insn) {
                 i.set_src_reg(src);
                 i.imm = fd;

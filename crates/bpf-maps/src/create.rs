@@ -118,14 +118,21 @@ pub fn normalize(spec: &MapSpec) -> Result<MapSpec, MapError> {
 /// The possible CPUs, when normalising `spec` needs them (1 otherwise: nothing is read).
 fn possible_cpus_for(spec: &MapSpec) -> Result<usize, MapError> {
     if spec.map_type == MapType::PerfEventArray && spec.max_entries == 0 {
-        bpf_sys::cpu::num_possible_cpus().map_err(|e| MapError::Io {
-            op: "read possible CPUs",
-            path: bpf_sys::cpu::POSSIBLE_PATH.into(),
-            source: io::Error::other(e),
-        })
+        read_possible_cpus()
     } else {
         Ok(1)
     }
+}
+
+/// The possible CPUs, read for [`possible_cpus_for`]; out of line, as few maps need them.
+#[cold]
+#[inline(never)]
+fn read_possible_cpus() -> Result<usize, MapError> {
+    bpf_sys::cpu::num_possible_cpus().map_err(|e| MapError::Io {
+        op: "read possible CPUs",
+        path: bpf_sys::cpu::POSSIBLE_PATH.into(),
+        source: io::Error::other(e),
+    })
 }
 
 /// [`normalize`] with the number of possible CPUs given (pure).
@@ -165,10 +172,7 @@ impl Shape {
         }
         if is_array(t) {
             if n.key_size > 4 {
-                return Err(MapError::InvalidSpec {
-                    map: spec.name.to_string(),
-                    reason: format!("key size {} of an array must be 4 bytes", spec.key_size),
-                });
+                return Err(array_key_error(spec));
             }
             if n.key_size == 0 {
                 n.key_size = 4;
@@ -191,6 +195,16 @@ impl Shape {
         spec.value_size = self.value_size;
         spec.max_entries = self.max_entries;
         spec.flags = self.flags;
+    }
+}
+
+/// The error of an array's key size that is not 4 bytes.
+#[cold]
+#[inline(never)]
+fn array_key_error(spec: &MapSpec) -> MapError {
+    MapError::InvalidSpec {
+        map: spec.name.to_string(),
+        reason: format!("key size {} of an array must be 4 bytes", spec.key_size),
     }
 }
 
@@ -412,13 +426,9 @@ impl KernelMap {
         opts: &CreateOptions<'_>,
     ) -> Result<KernelMap, MapError> {
         let object = holder.object();
-        let spec = object
-            .maps
-            .get(index)
-            .ok_or_else(|| MapError::InvalidSpec {
-                map: String::new(),
-                reason: format!("the object has {} maps, no map {index}", object.maps.len()),
-            })?;
+        let Some(spec) = object.maps.get(index) else {
+            return Err(no_such_map(object.maps.len(), index));
+        };
         let shape = Shape::normalized(spec, possible_cpus_for(spec)?)?;
         let template = if shape == Shape::of(spec) {
             Template::Object {
@@ -434,8 +444,22 @@ impl KernelMap {
     }
 }
 
+/// The error of [`KernelMap::create_in_shared`] for an index past the object's maps.
+#[cold]
+#[inline(never)]
+fn no_such_map(maps: usize, index: usize) -> MapError {
+    MapError::InvalidSpec {
+        map: String::new(),
+        reason: format!("the object has {maps} maps, no map {index}"),
+    }
+}
+
 /// [`KernelMap::create`] of a normalised spec.
 fn create_normalized(spec: Template, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
+    // Most maps are not pinned: straight to the call.
+    if matches!(spec.pinning, Pinning::None) {
+        return create_unpinned(spec, opts);
+    }
     let Some(path) = pin_path(&spec, &opts.pin_root) else {
         return create_unpinned(spec, opts);
     };
@@ -493,26 +517,14 @@ fn reuse(spec: Template, path: PathBuf) -> Result<KernelMap, MapError> {
 fn create_unpinned(template: Template, opts: &CreateOptions<'_>) -> Result<KernelMap, MapError> {
     // Looked up once: a shared object's spec is behind its holder.
     let spec = template.get();
-    // A temporary inner map from the template when the caller gave none.
-    let temp_inner = match (&spec.inner_map, opts.inner_map) {
-        (Some(inner), None) if spec.is_map_of_maps() => {
-            // Normalising makes the one copy the temporary map keeps.
-            let mut inner = normalize(inner)?;
-            inner.pinning = Pinning::None;
-            inner.data = None;
-            inner.freeze = false;
-            let opts = CreateOptions::default();
-            Some(create_unpinned(Template::Own(Box::new(inner)), &opts)?)
-        }
-        _ => None,
+    // Only a map of maps needs an inner map: other maps skip that code altogether.
+    let temp_inner = if spec.is_map_of_maps() {
+        temporary_inner(spec, opts)?
+    } else {
+        None
     };
     let inner_fd = opts.inner_map.or(temp_inner.as_ref().map(|m| m.as_fd()));
-    if spec.is_map_of_maps() && inner_fd.is_none() {
-        return Err(MapError::InvalidSpec {
-            map: spec.name.to_string(),
-            reason: "a map of maps needs an inner map or template".into(),
-        });
-    }
+    let has_data = spec.data.is_some();
     let name = KernelName::new(&spec.name);
     let mut attr = MapCreateAttr::new(
         spec.map_type,
@@ -541,20 +553,10 @@ fn create_unpinned(template: Template, opts: &CreateOptions<'_>) -> Result<Kerne
         }
         other => other,
     };
-    let fd = created.map_err(|source| {
-        if let bpf_sys::probe::Probe::Unsupported(ns) = bpf_sys::probe::map_type(spec.map_type) {
-            if source.errno() == Some(EINVAL) || source.errno() == Some(crate::error::EPERM) {
-                return MapError::NotSupported {
-                    map: spec.name.to_string(),
-                    source: ns,
-                };
-            }
-        }
-        MapError::Create {
-            map: spec.name.to_string(),
-            source,
-        }
-    })?;
+    let fd = match created {
+        Ok(fd) => fd,
+        Err(source) => return Err(create_error(spec, source)),
+    };
     drop(temp_inner);
     let map = KernelMap {
         fd,
@@ -563,13 +565,66 @@ fn create_unpinned(template: Template, opts: &CreateOptions<'_>) -> Result<Kerne
         pinned: None,
         template,
     };
+    if has_data {
+        init_data(&map, opts)?;
+    }
+    Ok(map)
+}
+
+/// The inner map of a map of maps when the caller gave none: a temporary one made from its
+/// template. Out of line: most maps hold no maps.
+#[inline(never)]
+fn temporary_inner(
+    spec: &MapSpec,
+    opts: &CreateOptions<'_>,
+) -> Result<Option<KernelMap>, MapError> {
+    if opts.inner_map.is_some() {
+        return Ok(None);
+    }
+    let Some(inner) = &spec.inner_map else {
+        return Err(MapError::InvalidSpec {
+            map: spec.name.to_string(),
+            reason: "a map of maps needs an inner map or template".into(),
+        });
+    };
+    // Normalising makes the one copy the temporary map keeps.
+    let mut inner = normalize(inner)?;
+    inner.pinning = Pinning::None;
+    inner.data = None;
+    inner.freeze = false;
+    let opts = CreateOptions::default();
+    create_unpinned(Template::Own(Box::new(inner)), &opts).map(Some)
+}
+
+/// Writes a new map's initial data (global data sections), and freezes it unless deferred.
+/// Out of line: most maps start empty.
+#[inline(never)]
+fn init_data(map: &KernelMap, opts: &CreateOptions<'_>) -> Result<(), MapError> {
     if let Some(data) = &map.template.data {
-        write_initial_data(&map, data)?;
+        write_initial_data(map, data)?;
         if map.template.freeze && !opts.defer_freeze {
             map.freeze()?;
         }
     }
-    Ok(map)
+    Ok(())
+}
+
+/// Why `BPF_MAP_CREATE` failed: a map type the kernel does not have, or the call's error.
+#[cold]
+#[inline(never)]
+fn create_error(spec: &MapSpec, source: bpf_sys::SysError) -> MapError {
+    if let bpf_sys::probe::Probe::Unsupported(ns) = bpf_sys::probe::map_type(spec.map_type) {
+        if source.errno() == Some(EINVAL) || source.errno() == Some(crate::error::EPERM) {
+            return MapError::NotSupported {
+                map: spec.name.to_string(),
+                source: ns,
+            };
+        }
+    }
+    MapError::Create {
+        map: spec.name.to_string(),
+        source,
+    }
 }
 
 fn write_initial_data(map: &KernelMap, data: &[u8]) -> Result<(), MapError> {

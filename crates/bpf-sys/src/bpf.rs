@@ -346,8 +346,17 @@ pub(crate) fn slice_mut_u64<T>(s: &mut [T]) -> u64 {
 /// A slice's length as the `__u32` the kernel wants, or an error naming `call` when it does not
 /// fit.
 pub(crate) fn len_u32(call: &'static str, what: &str, len: usize) -> Result<u32, SysError> {
-    u32::try_from(len)
-        .map_err(|_| SysError::invalid_input(call, format!("{what} is longer than u32::MAX")))
+    match u32::try_from(len) {
+        Ok(n) => Ok(n),
+        Err(_) => Err(too_long(call, what)),
+    }
+}
+
+/// The error of [`len_u32`], built out of line: every call that sends a slice counts it.
+#[cold]
+#[inline(never)]
+fn too_long(call: &'static str, what: &str) -> SysError {
+    SysError::invalid_input(call, format!("{what} is longer than u32::MAX"))
 }
 
 /// Cuts `name` to what the kernel keeps of an object name: at most
@@ -356,15 +365,21 @@ pub(crate) fn len_u32(call: &'static str, what: &str, len: usize) -> Result<u32,
 /// Like goebpf, longer names are cut, not refused. The kernel accepts only ASCII letters,
 /// digits, `_` and `.` in the name and answers `EINVAL` to anything else; that check is left to
 /// it, so the error names the command.
+#[inline]
 pub fn object_name(name: &str) -> [libc::c_char; uapi::BPF_OBJ_NAME_LEN as usize] {
     // Every program and map creation copies a name: only the bytes kept are looked at (not
     // the whole name for its NUL), and they are copied as one slice.
-    let mut out = [0u8; uapi::BPF_OBJ_NAME_LEN as usize];
+    let mut bytes_out = [0u8; uapi::BPF_OBJ_NAME_LEN as usize];
     let bytes = name.as_bytes();
-    let kept = &bytes[..bytes.len().min(out.len() - 1)];
+    let kept = &bytes[..bytes.len().min(bytes_out.len() - 1)];
     let kept = &kept[..kept.iter().position(|&b| b == 0).unwrap_or(kept.len())];
-    out[..kept.len()].copy_from_slice(kept);
-    out.map(|b| b as libc::c_char)
+    bytes_out[..kept.len()].copy_from_slice(kept);
+    // A fixed-length loop, which compiles to one copy (`array::map` is a call of its own).
+    let mut out = [0 as libc::c_char; uapi::BPF_OBJ_NAME_LEN as usize];
+    for (o, b) in out.iter_mut().zip(bytes_out) {
+        *o = b as libc::c_char;
+    }
+    out
 }
 
 /// A path as the NUL-terminated string the kernel wants; a path with a NUL byte is refused with

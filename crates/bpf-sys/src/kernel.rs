@@ -78,17 +78,25 @@ impl KernelVersion {
     }
 
     /// The running kernel's version, read once and cached (a failure is not cached).
+    #[inline]
     pub fn current() -> Result<Self, KernelVersionError> {
         static CURRENT: OnceLock<KernelVersion> = OnceLock::new();
-        if let Some(v) = CURRENT.get() {
-            return Ok(*v);
+        match CURRENT.get() {
+            Some(v) => Ok(*v),
+            None => Self::read_current(&CURRENT),
         }
+    }
+
+    /// Reads the running kernel's version into `cache` (the first [`KernelVersion::current`]).
+    #[cold]
+    #[inline(never)]
+    fn read_current(cache: &OnceLock<KernelVersion>) -> Result<Self, KernelVersionError> {
         let uts = rustix::system::uname();
         let release = uts.release().to_string_lossy();
         let version = uts.version().to_string_lossy();
         let signature = std::fs::read_to_string(UBUNTU_SIGNATURE).ok();
         let v = resolve(&release, &version, signature.as_deref())?;
-        Ok(*CURRENT.get_or_init(|| v))
+        Ok(*cache.get_or_init(|| v))
     }
 }
 

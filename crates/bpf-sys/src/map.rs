@@ -216,10 +216,17 @@ impl MapLayout {
 
 /// The value slots an element command copies for a map of this type: one per possible CPU for
 /// per-CPU maps, else one.
+#[inline]
 fn value_slots(type_raw: u32) -> Result<usize, SysError> {
     if !is_per_cpu(type_raw) {
         return Ok(1);
     }
+    possible_cpu_slots()
+}
+
+/// The possible CPUs, for a per-CPU map's values; out of line, as most maps have one slot.
+#[inline(never)]
+fn possible_cpu_slots() -> Result<usize, SysError> {
     crate::cpu::num_possible_cpus().map_err(|e| {
         SysError::new(
             "read /sys/devices/system/cpu/possible",

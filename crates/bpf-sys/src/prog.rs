@@ -124,15 +124,19 @@ fn records(call: &'static str, what: &str, data: &[u8], rec_size: u32) -> Result
         return Ok(0);
     }
     if rec_size == 0 || data.len() % rec_size as usize != 0 {
-        return Err(SysError::invalid_input(
-            call,
-            format!(
-                "{what} is {} bytes, not a whole number of {rec_size}-byte records",
-                data.len()
-            ),
-        ));
+        return Err(partial_record(call, what, data.len(), rec_size));
     }
     len_u32(call, what, data.len() / rec_size as usize)
+}
+
+/// The error of [`records`], built out of line: every program load counts its records.
+#[cold]
+#[inline(never)]
+fn partial_record(call: &'static str, what: &str, len: usize, rec_size: u32) -> SysError {
+    SysError::invalid_input(
+        call,
+        format!("{what} is {len} bytes, not a whole number of {rec_size}-byte records"),
+    )
 }
 
 /// `BPF_PROG_LOAD`: verifies and loads a program, returning its fd.
