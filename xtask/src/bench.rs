@@ -177,8 +177,10 @@ fn render(lines: &[Value], machine: &[(&str, String)]) -> String {
          sends it) when the loader gets the kernel to take it, creates the maps, loads the \
          programs with the same instructions, `func_info` and `line_info`, and closes \
          everything. It does not parse: its inputs come from one parse before the timed loop, \
-         so the library's parse counts against it. The `parse only` line shows that parse \
-         alone next to reading the file, for scale (no target). Both sides make the same \
+         so the library's parse counts against it. Two objects with the same two programs: one \
+         with legacy (goebpf) map definitions, one with BTF-defined maps (libbpf's style, read \
+         from the BTF). The `parse only` lines show that parse alone next to reading the file, \
+         for scale (no target). Both sides make the same \
          system calls (only the order of the final closes differs), and `perf trace -s` over \
          2,000 loads of each shows the same time in each of them: what separates the loader \
          from the floor is its own user-space work (parsing, linking and relocating each \

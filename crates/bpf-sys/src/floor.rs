@@ -576,6 +576,9 @@ pub struct ProgInput<'a> {
 /// out: the floor's instructions and records come from a parse done once, before.
 pub struct ObjectFloor {
     maps: Vec<bpf_attr>,
+    /// Whether each map names BTF key/value types: its attribute then gets the fd of the
+    /// object's BTF, loaded anew at each run.
+    map_btf: Vec<bool>,
     progs: Vec<ProgFloor>,
     /// Read by the kernel through the programs' attributes.
     _license: Box<CStr>,
@@ -629,6 +632,10 @@ impl ObjectFloor {
             .collect();
         ObjectFloor {
             maps: maps.iter().map(MapCreateAttr::to_attr).collect(),
+            map_btf: maps
+                .iter()
+                .map(|m| m.btf_key_type_id != 0 || m.btf_value_type_id != 0)
+                .collect(),
             fds: Vec::with_capacity(maps.len() + 8),
             progs,
             _license: license,
@@ -734,7 +741,10 @@ impl ObjectFloor {
             self.fds.push(fd);
         }
         let mut ok = true;
-        for attr in &mut self.maps {
+        for (attr, &uses_btf) in self.maps.iter_mut().zip(&self.map_btf) {
+            if let (Some(fd), true) = (btf_fd, uses_btf) {
+                attr.__bindgen_anon_1.btf_fd = fd as u32;
+            }
             // SAFETY: a MAP_CREATE attribute holds no pointers; the result is a new fd.
             let r = unsafe {
                 libc::syscall(

@@ -2,10 +2,11 @@
 //! two programs, against the same kernel work done raw: read the file, `BPF_BTF_LOAD` of the
 //! BTF our loader sends (when it sends one), `BPF_MAP_CREATE` x3, `BPF_PROG_LOAD` x2 of the same
 //! instructions with the same func_info and line_info, close. The floor does not parse: its
-//! inputs come from one parse before the timed loop, so the parse is our overhead. A second
-//! figure, without a target, gives the cost of `ObjectSpec::parse` alone, for scale.
+//! inputs come from one parse before the timed loop, so the parse is our overhead. Two objects
+//! with the same programs: legacy (goebpf) maps and BTF-defined maps. A second figure per object,
+//! without a target, gives the cost of `ObjectSpec::parse` alone, for scale.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ebpf::attach::KernelSystem;
@@ -15,23 +16,35 @@ use ebpf::sys::map::MapCreateAttr;
 
 use crate::{Bench, Result};
 
-/// `target/bpf/bench_load.o`, or the object named by `BENCH_LOAD_OBJECT` (to try variants, such
-/// as the same object without `.BTF`).
-pub fn object() -> PathBuf {
+/// The objects of the workload, with the map style they declare: `target/bpf/bench_load.o`
+/// (legacy maps) and `bench_load_btf.o` (BTF maps), or only the object named by
+/// `BENCH_LOAD_OBJECT` (to try a variant).
+pub fn objects() -> Vec<(&'static str, PathBuf)> {
     if let Some(p) = std::env::var_os("BENCH_LOAD_OBJECT") {
-        return p.into();
+        return vec![("BENCH_LOAD_OBJECT", p.into())];
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf/bench_load.o")
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf");
+    vec![
+        ("legacy maps", dir.join("bench_load.o")),
+        ("BTF maps", dir.join("bench_load_btf.o")),
+    ]
 }
 
 pub fn run(b: &mut Bench) -> Result {
-    let g = "object load: 3 maps + 2 programs, create, load, close";
     if !b.wants("load") {
         return Ok(());
     }
-    eprintln!("{g}");
+    for (style, path) in objects() {
+        run_object(b, style, &path)?;
+    }
+    Ok(())
+}
+
+fn run_object(b: &mut Bench, style: &str, path: &Path) -> Result {
+    let g = "object load: 3 maps + 2 programs, create, load, close";
+    eprintln!("{g} ({style})");
     // Canonical, so neither side pays for `..` in the path.
-    let path = std::fs::canonicalize(object()).unwrap_or_else(|_| object());
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let spec = ObjectSpec::from_path(&path)
         .map_err(|e| format!("{}: {e} (run `cargo xtask build-bpf`)", path.display()))?;
     if spec.maps.len() != 3 || spec.programs.len() != 2 {
@@ -43,6 +56,9 @@ pub fn run(b: &mut Bench) -> Result {
         )
         .into());
     }
+    // Whether our loader gets the kernel to take the object's BTF: then the floor loads the same
+    // BTF and names it where the loader does (programs, and maps with BTF key/value types).
+    let ours_btf = KernelSystem::load_elf(&path)?.btf_loaded();
     let names: Vec<String> = spec.maps.iter().map(|m| m.name.to_string()).collect();
     let attrs: Vec<MapCreateAttr<'_>> = spec
         .maps
@@ -51,6 +67,10 @@ pub fn run(b: &mut Bench) -> Result {
             let mut a = MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries);
             a.map_flags = m.flags;
             a.name = &m.name;
+            if ours_btf {
+                a.btf_key_type_id = m.btf_key_type_id.unwrap_or(0);
+                a.btf_value_type_id = m.btf_value_type_id.unwrap_or(0);
+            }
             a
         })
         .collect();
@@ -102,7 +122,6 @@ pub fn run(b: &mut Bench) -> Result {
     let license = std::ffi::CString::new(spec.license.as_str())?;
     let mut floor = ObjectFloor::new(&attrs, progs, &license).with_file(&path);
     // The same BTF, sanitised for this kernel, when our loader gets the kernel to take it.
-    let ours_btf = KernelSystem::load_elf(&path)?.btf_loaded();
     if ours_btf {
         let btf = spec
             .btf
@@ -128,7 +147,7 @@ pub fn run(b: &mut Bench) -> Result {
     let reps = b.ops(400);
     b.compare(
         g,
-        "load + close",
+        &format!("load + close, {style}"),
         "KernelSystem::load_elf + load_all",
         Some(0.95),
         reps,
@@ -157,7 +176,7 @@ pub fn run(b: &mut Bench) -> Result {
     let parses = b.ops(2_000);
     b.compare(
         g,
-        "parse only",
+        &format!("parse only, {style}"),
         "ObjectSpec::parse (vs reading the file)",
         None,
         parses,
