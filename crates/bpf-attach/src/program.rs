@@ -748,20 +748,9 @@ impl KernelProgram {
         // At level 0 the machine's first attempt is a load without a log: the one call a
         // program the verifier accepts needs, made here; the log is asked for out of line.
         if self.log_limits.level == 0 && machine.next(None).is_some() {
-            match prog::load(&attr, None) {
+            match load_without_log(&attr) {
                 Ok(fd) => return Ok((fd, None)),
-                Err(e) => {
-                    last = Some(Attempt {
-                        size: 0,
-                        errno: e.errno(),
-                        true_size: None,
-                    });
-                    failure = Some(Failure {
-                        source: e,
-                        log: String::new(),
-                        truncated: false,
-                    });
-                }
+                Err((attempt, f)) => (last, failure) = (Some(attempt), Some(f)),
             }
         }
         self.load_logged(&attr, machine, last, failure)
@@ -780,20 +769,9 @@ impl KernelProgram {
         let attr = *attr;
         while let Some(req) = machine.next(last) {
             if req.size == 0 {
-                match prog::load(&attr, None) {
+                match load_without_log(&attr) {
                     Ok(fd) => return Ok((fd, None)),
-                    Err(e) => {
-                        last = Some(Attempt {
-                            size: 0,
-                            errno: e.errno(),
-                            true_size: None,
-                        });
-                        failure = Some(Failure {
-                            source: e,
-                            log: String::new(),
-                            truncated: false,
-                        });
-                    }
+                    Err((attempt, f)) => (last, failure) = (Some(attempt), Some(f)),
                 }
                 continue;
             }
@@ -930,6 +908,24 @@ fn endianness_error(spec: &ProgramSpec, endianness: Endianness) -> ProgramError 
         program: spec.name.to_string(),
         reason: format!("the object is {endianness:?}-endian, this machine is not"),
     }
+}
+
+/// A load without a verifier log: the fd, or the attempt and failure the log state machine
+/// goes on from.
+fn load_without_log(attr: &ProgLoadAttr<'_>) -> Result<OwnedFd, (Attempt, Failure)> {
+    prog::load(attr, None).map_err(|e| {
+        let attempt = Attempt {
+            size: 0,
+            errno: e.errno(),
+            true_size: None,
+        };
+        let failure = Failure {
+            source: e,
+            log: String::new(),
+            truncated: false,
+        };
+        (attempt, failure)
+    })
 }
 
 const FUNC_INFO_SIZE: usize = 8;
