@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use crate::btf::{Btf, BtfKind, BtfTypeData, ExtSink, RawName, Record, Records};
+use crate::btf::{Btf, BtfTypeData, ExtSink, RawName, Record, Records};
 use crate::data;
 use crate::elf::{RawElf, RawSection, RawSymbol};
 use crate::error::{ElfError, Result};
@@ -131,10 +131,11 @@ impl ObjectSpec {
         }
         let mut btf_maps = None;
         if let Some(s) = maps_s {
-            let parsed = maps::btf::parse(elf, s, btf.as_ref())?;
-            let placed = placed_vars(btf.as_ref(), ".maps");
-            btf_maps = Some((s.index, placed));
-            all_maps.extend(parsed);
+            let first = all_maps.len();
+            let placed = maps::btf::parse(elf, s, btf.as_ref(), &mut all_maps)?;
+            // Each variable of the `.maps` `DATASEC` is one of these maps, in order, and has its
+            // name: relocations find them there, without building the BTF types for names.
+            btf_maps = Some((s.index, first, placed));
         }
         let mut data_sections = Vec::new();
         let mut string_sections = Vec::new();
@@ -163,7 +164,16 @@ impl ObjectSpec {
         let ctx = Context {
             maps: &all_maps,
             legacy_maps,
-            btf_maps,
+            btf_maps: btf_maps.map(|(section, first, ranges)| {
+                let maps = all_maps.get(first..).unwrap_or_default();
+                let placed = ranges.iter().zip(maps);
+                (
+                    section,
+                    placed
+                        .map(|(p, m)| (p.offset, p.size, m.name.as_str()))
+                        .collect(),
+                )
+            }),
             data_sections,
             kconfig: kconfig_names(btf.as_ref(), kconfig),
         };
@@ -350,13 +360,7 @@ fn first_duplicate(maps: &[MapSpec]) -> Option<&MapSpec> {
     maps.iter().find(|m| !seen.insert(m.name.as_str()))
 }
 
-/// (offset, size, name) of each variable of a `DATASEC`.
-fn placed_vars<'b>(btf: Option<&'b Btf>, section: &str) -> PlacedVars<'b> {
-    let Some(btf) = btf else { return Vec::new() };
-    vars_of(btf, btf.find(BtfKind::DataSec, section))
-}
-
-/// [`placed_vars`] of the `DATASEC` with this id.
+/// (offset, size, name) of each variable of the `DATASEC` with this id.
 fn vars_of(btf: &Btf, datasec: Option<u32>) -> PlacedVars<'_> {
     let Some(BtfTypeData::DataSec(vars)) =
         datasec.and_then(|id| btf.type_by_id(id)).map(|t| &t.data)

@@ -8,12 +8,14 @@
 mod builder;
 mod ext;
 mod sanitize;
+mod view;
 mod write;
 
 pub use builder::BtfBuilder;
 pub(crate) use ext::{visit as visit_ext, ExtSink, Record, Records};
 pub use ext::{BtfExt, CoreRelocation, FuncInfo, LineInfo};
 pub use sanitize::BtfFeatures;
+pub(crate) use view::{MemberView, TypeIndex};
 
 use bpf_sys::uapi;
 
