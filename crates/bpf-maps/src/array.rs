@@ -56,6 +56,7 @@ impl<M: Map, V: Pod> Array<M, V> {
     }
 
     /// The value at `index` (past the end: an error with [`MapError::is_not_found`]).
+    #[inline]
     pub fn get(&self, index: u32) -> Result<V, MapError> {
         let mut v = V::zeroed();
         self.map
@@ -65,6 +66,7 @@ impl<M: Map, V: Pod> Array<M, V> {
 
     /// Sets the value at `index` ([`ANY`](crate::ANY) or [`EXIST`](crate::EXIST); `NOEXIST`
     /// always fails on arrays).
+    #[inline]
     pub fn set(&self, index: u32, value: &V, flags: u64) -> Result<(), MapError> {
         self.map
             .update_elem(&index.to_ne_bytes(), bytemuck::bytes_of(value), flags)
