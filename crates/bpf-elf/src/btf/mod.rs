@@ -57,6 +57,33 @@ pub enum BtfKind {
 }
 
 impl BtfKind {
+    /// Typedefs and modifiers (`const`, `volatile`, `restrict`, type tags): kinds that only name
+    /// another type, skipped when resolving one.
+    pub(crate) fn is_modifier(self) -> bool {
+        matches!(
+            self,
+            BtfKind::Typedef
+                | BtfKind::Volatile
+                | BtfKind::Const
+                | BtfKind::Restrict
+                | BtfKind::TypeTag
+        )
+    }
+
+    /// Kinds whose size in bytes is their `size` field.
+    pub(crate) fn is_sized_by_field(self) -> bool {
+        matches!(
+            self,
+            BtfKind::Int
+                | BtfKind::Struct
+                | BtfKind::Union
+                | BtfKind::Enum
+                | BtfKind::Enum64
+                | BtfKind::Float
+                | BtfKind::DataSec
+        )
+    }
+
     const fn from_raw(v: u32) -> Option<Self> {
         Some(match v {
             uapi::BTF_KIND_UNKN => BtfKind::Void,
@@ -1077,14 +1104,10 @@ impl Btf {
     pub fn skip_modifiers(&self, mut id: u32) -> Option<u32> {
         for _ in 0..MAX_RESOLVE_DEPTH {
             let t = self.type_by_id(id)?;
-            match t.kind {
-                BtfKind::Typedef
-                | BtfKind::Volatile
-                | BtfKind::Const
-                | BtfKind::Restrict
-                | BtfKind::TypeTag => id = t.size_or_type,
-                _ => return Some(id),
+            if !t.kind.is_modifier() {
+                return Some(id);
             }
+            id = t.size_or_type;
         }
         None
     }
@@ -1101,10 +1124,8 @@ impl Btf {
         let id = self.skip_modifiers(id)?;
         let t = self.type_by_id(id)?;
         match (&t.kind, &t.data) {
-            (BtfKind::Int | BtfKind::Struct | BtfKind::Union | BtfKind::Enum, _)
-            | (BtfKind::Enum64 | BtfKind::Float | BtfKind::DataSec, _) => Some(t.size_or_type),
+            (k, _) if k.is_sized_by_field() => Some(t.size_or_type),
             (BtfKind::Ptr, _) => Some(8),
-            (BtfKind::Func | BtfKind::FuncProto, _) => None,
             (BtfKind::Var, _) => self.size_of_depth(t.size_or_type, depth + 1),
             (BtfKind::Array, BtfTypeData::Array { elem, nelems, .. }) => {
                 self.size_of_depth(*elem, depth + 1)?.checked_mul(*nelems)

@@ -108,14 +108,10 @@ impl<'a> TypeIndex<'a> {
     pub fn resolve(&self, mut id: u32) -> Option<(u32, TypeView<'a>)> {
         for _ in 0..MAX_RESOLVE_DEPTH {
             let t = self.get(id)?;
-            match t.kind {
-                BtfKind::Typedef
-                | BtfKind::Volatile
-                | BtfKind::Const
-                | BtfKind::Restrict
-                | BtfKind::TypeTag => id = t.size_or_type,
-                _ => return Some((id, t)),
+            if !t.kind.is_modifier() {
+                return Some((id, t));
             }
+            id = t.size_or_type;
         }
         None
     }
@@ -131,8 +127,7 @@ impl<'a> TypeIndex<'a> {
         }
         let (_, t) = self.resolve(id)?;
         match t.kind {
-            BtfKind::Int | BtfKind::Struct | BtfKind::Union | BtfKind::Enum => Some(t.size_or_type),
-            BtfKind::Enum64 | BtfKind::Float | BtfKind::DataSec => Some(t.size_or_type),
+            k if k.is_sized_by_field() => Some(t.size_or_type),
             BtfKind::Ptr => Some(8),
             BtfKind::Var => self.size_of_depth(t.size_or_type, depth + 1),
             BtfKind::Array => {
