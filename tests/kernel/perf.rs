@@ -635,6 +635,111 @@ fn ringbuf_reader_reads_in_place_across_the_end() -> TestResult {
     Ok(())
 }
 
+/// The zero-copy reader behind an edge-triggered epoll with the producer on another CPU. A
+/// drain reads the batch that was there when it started; records committed meanwhile may raise
+/// no wakeup, and `needs_drain` says so. A reader that drains until it is false before waiting
+/// gets every record, intact and in order, and is never left waiting with records pending that
+/// raised no event (until the producer's end or the 5 s timeout wakes it).
+fn ringbuf_reader_misses_no_wakeup_behind_an_edge_triggered_epoll() -> TestResult {
+    use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+    require_root()?;
+    require_feature("BPF_MAP_TYPE_RINGBUF", ringbuf_supported())?;
+    let map = ringbuf_map(64 * mmap::page_size())?;
+    let producer = Producer::new(Output::RingBuf(&map))?;
+    let mut rb = RingBuf::new(&map)?;
+    let ep = epoll::create(CreateFlags::CLOEXEC)?;
+    epoll::add(
+        &ep,
+        rb.as_fd(),
+        EventData::new_u64(0),
+        EventFlags::IN | EventFlags::ET,
+    )?;
+    // Written by the producer thread when it is done, so that the last wait returns.
+    let finished_fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
+    epoll::add(&ep, &finished_fd, EventData::new_u64(1), EventFlags::IN)?;
+    let online = cpu::online_cpus()?;
+    let (consumer_cpu, producer_cpu) = (online[0], online[online.len() - 1]);
+    let bursts = 400;
+    let done = AtomicBool::new(false);
+    let mut order = Order::default();
+    let (mut waits, mut drains) = (0u64, 0u64);
+    std::thread::scope(|s| -> TestResult {
+        let produce = s.spawn(|| {
+            let r = on_cpu(producer_cpu, || -> TestResult {
+                // Bursts of 1 to 500 records with pauses, so the reader both falls behind
+                // (records committed while it drains) and catches up (and waits).
+                for i in 0..bursts {
+                    producer.run(1 + (i * 37) % 500)?;
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                Ok(())
+            });
+            done.store(true, Ordering::Release);
+            rustix::io::write(&finished_fd, &1u64.to_ne_bytes())?;
+            r
+        });
+        let consumed = on_cpu(consumer_cpu, || -> TestResult {
+            let mut events = [epoll::Event {
+                flags: EventFlags::empty(),
+                data: EventData::new_u64(0),
+            }; 4];
+            let timeout = rustix::event::Timespec {
+                tv_sec: 5,
+                tv_nsec: 0,
+            };
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let mut result = Ok(());
+                loop {
+                    rb.for_each(|d| {
+                        if result.is_ok() {
+                            result = order.see(None, d, true);
+                        }
+                    })?;
+                    drains += 1;
+                    if !rb.needs_drain() {
+                        break;
+                    }
+                }
+                result?;
+                if finished && rb.pending_bytes() == 0 {
+                    return Ok(());
+                }
+                let n = epoll::wait(&ep, &mut events[..], Some(&timeout))?;
+                waits += 1;
+                // Woken by the timeout or by the producer's end, not by the ring, with records
+                // in it: their wakeup never came.
+                let ring_woke = events[..n].iter().any(|e| e.data.u64() == 0);
+                if !ring_woke && rb.pending_bytes() > 0 {
+                    return Err(fail(format!(
+                        "missed wakeup: {} bytes pending, the ring raised no event",
+                        rb.pending_bytes()
+                    )));
+                }
+            }
+        })?;
+        produce
+            .join()
+            .map_err(|_| fail("the producer thread panicked"))???;
+        consumed
+    })?;
+    let fails = producer.fails()?;
+    assert_eq!(order.count + fails, producer.runs()?);
+    assert_eq!(
+        producer.runs()?,
+        (0..bursts)
+            .map(|i| u64::from(1 + (i * 37) % 500))
+            .sum::<u64>()
+    );
+    // The reader caught up and waited for the next burst many times.
+    assert!(waits >= 20, "{waits} waits");
+    eprintln!(
+        "  {} records ({fails} refused by a full ring), {drains} drains, {waits} waits",
+        order.count
+    );
+    Ok(())
+}
+
 fn ringbuf_events_stop_returns_with_a_consumer_that_never_reads() -> TestResult {
     require_root()?;
     require_feature("BPF_MAP_TYPE_RINGBUF", ringbuf_supported())?;
@@ -789,5 +894,6 @@ tests::tests![
     perf_events_stop_returns_promptly,
     ringbuf_events_receive_every_record_from_several_rings,
     ringbuf_reader_reads_in_place_across_the_end,
+    ringbuf_reader_misses_no_wakeup_behind_an_edge_triggered_epoll,
     ringbuf_events_stop_returns_with_a_consumer_that_never_reads,
 ];

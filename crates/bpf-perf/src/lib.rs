@@ -6,7 +6,7 @@
 //! - **Zero-copy readers**, one ring each, for those who run their own loop: [`PerfReader`]
 //!   (one CPU's perf ring) and [`RingBuf`] (one BPF ring buffer). A callback gets every record
 //!   borrowed straight from the shared memory ([`PerfRecord`], `&[u8]`); the space is handed back
-//!   to the kernel once per drain (perf) or per batch (ring buffer). They never block: each is
+//!   to the kernel once per drain. They never block: each is
 //!   [`AsFd`](std::os::fd::AsFd), to wait on with epoll, `poll` or an async runtime (the
 //!   `tokio` feature adds thin wrappers).
 //! - **Channel readers**, goebpf's shape: [`PerfEvents`] (every online CPU of a perf event array)

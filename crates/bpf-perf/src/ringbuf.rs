@@ -28,12 +28,13 @@ fn dup(map: BorrowedFd<'_>) -> Result<OwnedFd, EventsError> {
 
 /// The zero-copy reader of one BPF ring buffer.
 ///
-/// [`for_each`](Self::for_each) hands every committed sample to a callback as a `&[u8]` borrowed
-/// from the ring (the kernel maps the data pages twice, so even a record that wraps is
-/// contiguous: nothing is copied), skips discarded records, waits briefly for a busy record (one
-/// the program has reserved but not yet committed), and publishes the consumer position once
-/// per batch. The reader never blocks: wait on its fd ([`AsFd`], the map's) with epoll, `poll` or
-/// an async runtime, edge- or level-triggered.
+/// [`for_each`](Self::for_each) hands every committed sample of the batch in the ring when it
+/// starts to a callback as a `&[u8]` borrowed from the ring (the kernel maps the data pages
+/// twice, so even a record that wraps is contiguous: nothing is copied), skips discarded records,
+/// waits briefly for a busy record (one the program has reserved but not yet committed), and
+/// publishes the consumer position once per drain. The reader never blocks: wait on its fd
+/// ([`AsFd`], the map's) with epoll, `poll` or an async runtime; an edge-triggered wait must
+/// first drain until [`needs_drain`](Self::needs_drain) is false.
 ///
 /// Unlike perf, nothing is ever "lost" on this side: when the ring is full, the program's
 /// `bpf_ringbuf_reserve`/`bpf_ringbuf_output` fails, and only the program can count that.
@@ -92,13 +93,21 @@ impl RingBuf {
         self.totals
     }
 
-    /// Calls `f` on every committed sample, oldest first, until the ring is empty or the next
-    /// record is still busy after a short wait; hands the space back to the kernel once per
-    /// batch. Returns what this drain found (`skipped`: discarded records).
+    /// Calls `f` on every committed sample that was in the ring when the drain started, oldest
+    /// first, skipping discarded records; waits briefly for a busy record (reserved, not yet
+    /// committed) and stops at one that stays busy. Hands the space back to the kernel once, at
+    /// the end. Returns what this drain found (`skipped`: discarded records).
     ///
-    /// When it returns, the ring is empty or a wakeup is guaranteed: the consumer position was
-    /// published and a full fence issued before the last look at the ring, so the kernel's
-    /// commit of any record not read yet sees the reader caught up and wakes it.
+    /// Records committed while it runs are left for the next drain: a reader that chased the
+    /// producer would catch up with it more often, and the kernel wakes the reader (an
+    /// interrupt and a wakeup, paid by the program) for every record committed while the reader
+    /// is caught up. Stopping at the batch carried about twice the records per second with a
+    /// producer on another CPU (`docs/benchmarks.md`).
+    ///
+    /// Waiting with a level-triggered `epoll` (its default) or `poll` needs nothing more: the fd
+    /// stays readable while any record is pending. An edge-triggered waiter (`EPOLLET`, tokio's
+    /// `AsyncFd`) must drain again while [`needs_drain`](Self::needs_drain) says so before it
+    /// sleeps.
     #[inline]
     pub fn for_each<F>(&mut self, mut f: F) -> Result<DrainStats, EventsError>
     where
@@ -112,7 +121,7 @@ impl RingBuf {
 
     /// [`for_each`](Self::for_each) that stops when `f` breaks: the sample it broke on and the
     /// records after it stay in the ring for the next drain (a way to apply back-pressure). After
-    /// a break the caller must drain again before sleeping: no wakeup is guaranteed for records
+    /// a break, [`needs_drain`](Self::needs_drain) is true: no wakeup is guaranteed for records
     /// already committed.
     #[inline]
     pub fn try_for_each<F>(&mut self, mut f: F) -> Result<DrainStats, EventsError>
@@ -120,75 +129,71 @@ impl RingBuf {
         F: FnMut(&[u8]) -> ControlFlow<()>,
     {
         // Memory ordering, against `kernel/bpf/ringbuf.c`:
-        // - `cursor()` loads `producer_pos` with Acquire once per batch, and the cursor loads it
-        //   again only when its walk reaches it (pairs with `smp_store_release` in
-        //   `__bpf_ringbuf_reserve`: we see at least the BUSY header, with its final length, of
-        //   every record before it); the cursor loads each header's length word with Acquire
-        //   (pairs with the `xchg` that clears BUSY in `bpf_ringbuf_commit`: a committed record's
-        //   bytes are visible). That per-record load is the protocol's: a record behind the
-        //   producer position may be committed at any time.
-        // - `set_consumer_pos()` stores `consumer_pos` with Release once per batch (pairs with the
+        // - `cursor()` loads `producer_pos` with Acquire, once per drain (pairs with
+        //   `smp_store_release` in `__bpf_ringbuf_reserve`: we see at least the BUSY header, with
+        //   its final length, of every record before it); the cursor loads each header's length
+        //   word with Acquire (pairs with the `xchg` that clears BUSY in `bpf_ringbuf_commit`: a
+        //   committed record's bytes are visible). That per-record load is the protocol's: a
+        //   record behind the producer position may be committed at any time.
+        // - `set_consumer_pos()` stores `consumer_pos` with Release once per drain (pairs with the
         //   reserve's `smp_load_acquire(&rb->consumer_pos)`: our reads of the batch happen before
         //   the kernel reuses its space).
-        // - `full_fence()` (SeqCst) between that store and the last look at the ring: the commit
-        //   does `xchg` (a full barrier) and then reads `consumer_pos` to decide whether to wake
-        //   us (only if it equals the record's position). With both full barriers, either we see
-        //   the commit or the kernel sees our position and wakes us; without ours, the store
-        //   could sit in the store buffer while we read an old BUSY header, and both sides would
-        //   wait (the missed wakeup that hangs edge-triggered waiters).
+        // - `full_fence()` (SeqCst) after that store, before anything looks at the ring again (our
+        //   `needs_drain`, or the kernel's poll in the caller's next wait): the commit does `xchg`
+        //   (a full barrier) and then reads `consumer_pos` to decide whether to wake us (only if
+        //   it equals the record's position). With both full barriers, either the next look sees
+        //   the commit or the kernel sees our position and wakes us; without ours, the store could
+        //   sit in the store buffer while we read an old header, and both sides would wait (the
+        //   missed wakeup that hangs edge-triggered waiters).
         let mut stats = DrainStats::default();
         let ring_err = |source| EventsError::Ring { id: 0, source };
-        loop {
-            let start = self.region.consumer_pos();
-            let (end, broke) = {
-                let mut cur = self.region.cursor().map_err(ring_err)?;
-                let mut spins = 0;
-                let mut broke = None;
-                loop {
-                    let at = cur.pos();
-                    match cur.next().map_err(ring_err)? {
-                        RingBufEntry::Empty => break,
-                        RingBufEntry::Busy => {
-                            if spins == BUSY_SPINS {
-                                break;
-                            }
-                            spins += 1;
-                            std::hint::spin_loop();
+        let start = self.region.consumer_pos();
+        let end = {
+            let mut cur = self.region.cursor().map_err(ring_err)?;
+            let mut spins = 0;
+            loop {
+                let at = cur.pos();
+                match cur.next_in_batch().map_err(ring_err)? {
+                    RingBufEntry::Empty => break cur.pos(),
+                    RingBufEntry::Busy => {
+                        if spins == BUSY_SPINS {
+                            break cur.pos();
                         }
-                        RingBufEntry::Discarded { .. } => stats.skipped += 1,
-                        RingBufEntry::Sample { data, .. } => {
-                            if f(data).is_break() {
-                                // The sample stays for the next drain.
-                                broke = Some(at);
-                                break;
-                            }
-                            stats.samples += 1;
+                        spins += 1;
+                        std::hint::spin_loop();
+                    }
+                    RingBufEntry::Discarded { .. } => stats.skipped += 1,
+                    RingBufEntry::Sample { data, .. } => {
+                        if f(data).is_break() {
+                            // The sample stays for the next drain.
+                            break at;
                         }
+                        stats.samples += 1;
                     }
                 }
-                (broke.unwrap_or_else(|| cur.pos()), broke.is_some())
-            };
-            if end.get() != start {
-                stats.bytes += end.get().wrapping_sub(start);
-                self.region.set_consumer_pos(end).map_err(ring_err)?;
             }
-            if broke {
-                break;
-            }
+        };
+        if end.get() != start {
+            stats.bytes = end.get().wrapping_sub(start);
+            self.region.set_consumer_pos(end).map_err(ring_err)?;
             self.region.full_fence();
-            match self
-                .region
-                .cursor()
-                .map_err(ring_err)?
-                .next()
-                .map_err(ring_err)?
-            {
-                RingBufEntry::Empty | RingBufEntry::Busy => break,
-                RingBufEntry::Discarded { .. } | RingBufEntry::Sample { .. } => {}
-            }
         }
         self.totals.add(stats);
         Ok(stats)
+    }
+
+    /// Whether a committed record waits that no wakeup may announce: one committed while the
+    /// last drain ran (after the batch it read), or left behind by a break. An edge-triggered
+    /// waiter drains again while this is true; when it is false, the ring is empty or its next
+    /// record is still being written, and the kernel wakes the reader when that record is
+    /// committed (the consumer position was published, and a full fence issued, before this
+    /// look). An error reading the ring answers `true`: the next drain reports it.
+    pub fn needs_drain(&self) -> bool {
+        self.region.full_fence();
+        match self.region.cursor().and_then(|mut c| c.next_in_batch()) {
+            Ok(RingBufEntry::Empty | RingBufEntry::Busy) => false,
+            Ok(RingBufEntry::Discarded { .. } | RingBufEntry::Sample { .. }) | Err(_) => true,
+        }
     }
 }
 
@@ -205,7 +210,7 @@ impl AsFd for RingBuf {
 ///
 /// What happens to undelivered events at [`stop`](Self::stop): the samples already on the
 /// channel stay there for the receiver; the sample being sent and the records still in the rings
-/// stay in the rings (the consumer position is published per batch), where a later
+/// stay in the rings (the consumer position is published per drain), where a later
 /// [`start`](Self::start) or any other reader of the maps finds them.
 ///
 /// ```no_run

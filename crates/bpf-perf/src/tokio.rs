@@ -1,13 +1,16 @@
 //! Thin async wrappers over the zero-copy readers (feature `tokio`): each waits on the reader's
 //! fd with [`AsyncFd`] and then drains it with the same callback as the blocking API.
 //!
-//! `AsyncFd` is edge-triggered. That is safe here because a drain leaves no record behind
-//! without a wakeup to come: a perf drain reads up to the head it loaded, and any record written
-//! after it raises its own wakeup (per the [`Wakeup`](crate::Wakeup) policy: records below an
-//! N-records or watermark threshold wait for more, so use a timeout around the future with such
-//! a policy); a ring buffer drain publishes its consumer position and issues a full fence before
-//! its last look, so the kernel wakes the reader for any record it did not see. Readiness is
-//! cleared only after a drain, and tokio keeps a wakeup that arrives during the drain.
+//! `AsyncFd` is edge-triggered. That is safe here because readiness is cleared only after a
+//! drain that leaves no record behind without a wakeup to come, and tokio keeps a wakeup that
+//! arrives during the drain:
+//! - a perf drain reads up to the head it loaded, and any record written after it raises its
+//!   own wakeup (per the [`Wakeup`](crate::Wakeup) policy: records below an N-records or
+//!   watermark threshold wait for more, so use a timeout around the future with such a policy);
+//! - a ring buffer drain reads the records that were there when it started, publishes its
+//!   consumer position and issues a full fence; readiness is then cleared only if
+//!   [`RingBuf::needs_drain`] finds no committed record left, so the kernel wakes the reader for
+//!   the next one.
 
 use std::io;
 use std::ops::ControlFlow;
@@ -141,12 +144,15 @@ impl AsyncRingBuf {
         loop {
             let mut guard = self.inner.readable_mut().await.map_err(io_err)?;
             let mut broke = false;
-            let stats = guard.get_inner_mut().0.try_for_each(|d| {
+            let reader = &mut guard.get_inner_mut().0;
+            let stats = reader.try_for_each(|d| {
                 let flow = f(d);
                 broke |= flow.is_break();
                 flow
             })?;
-            if !broke {
+            // Records committed during the drain, after its batch, may raise no wakeup:
+            // readiness stays set for them (the next call drains without waiting).
+            if !broke && !reader.needs_drain() {
                 guard.clear_ready();
             }
             if found_any(&stats) || broke {

@@ -25,8 +25,8 @@
 //! behind this view's back. Do not do that. Each view checks that the position in shared memory
 //! is still its own and returns [`RingError::ConsumerMoved`] if not: the perf view at every
 //! [`PerfRing::readable`] (once per drain); the ring buffer view at every [`RingBufRegion::read`],
-//! and once per batch with a [`RingBufCursor`] (when it is made, and again each time the walk
-//! reaches the producer position and loads it anew), not at every record. The check detects
+//! and once per batch with a [`RingBufCursor`] (when it is made, and again each time
+//! [`RingBufCursor::next`] reaches the producer position and loads it anew), not at every record. The check detects
 //! misuse; it cannot prevent a move that happens right after it, per record or per batch alike.
 //!
 //! # Memory ordering, against the kernel's side
@@ -44,8 +44,8 @@
 //! with `xchg` on the header's length word, a full barrier, then loads `consumer_pos` with
 //! `smp_load_acquire` and wakes the reader only if it equals the record's position. We load
 //! `producer_pos` with Acquire (we see at least the BUSY header of every record before it, not an
-//! older lap's bytes; a [`RingBufCursor`] does this once per batch and again only when its walk
-//! reaches the position it loaded, since every record before that position stays reserved with its
+//! older lap's bytes; a [`RingBufCursor`] does this once per batch, and again only when
+//! [`RingBufCursor::next`] reaches the position it loaded, since every record before that position stays reserved with its
 //! length written), load every record's header with Acquire (pairs with the xchg: the record bytes
 //! are visible; a record can be committed at any time after the producer position moved past it,
 //! so this load is needed per record), and store

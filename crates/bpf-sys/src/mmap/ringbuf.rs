@@ -2,8 +2,8 @@
 //! and a cursor that walks them a batch at a time.
 //!
 //! Memory ordering and why the views are sound: see the [parent module](super). In short: the
-//! producer position is loaded with Acquire (once per batch by a [`RingBufCursor`], again only
-//! when the walk reaches it), every record header with Acquire (pairs with the kernel's commit
+//! producer position is loaded with Acquire (once per batch by a [`RingBufCursor`], and again by
+//! [`RingBufCursor::next`] when the walk reaches it), every record header with Acquire (pairs with the kernel's commit
 //! `xchg`; this load is needed for every record), and the consumer position stored with Release
 //! through `&mut self`, which no slice can outlive.
 
@@ -97,8 +97,9 @@ pub enum RingBufEntry<'a> {
 /// the producer page and the data pages read-only at offset `page_size`, with the data pages
 /// mapped twice back to back by the kernel so that every record is contiguous.
 ///
-/// Reading a batch: take a [`cursor`](Self::cursor) and call its [`next`](RingBufCursor::next)
-/// until `Empty` or `Busy`; drop it and [`set_consumer_pos`](Self::set_consumer_pos) to its
+/// Reading a batch: take a [`cursor`](Self::cursor) and call its
+/// [`next_in_batch`](RingBufCursor::next_in_batch) (the records before the producer position it
+/// loaded) or [`next`](RingBufCursor::next) (which follows the producer) until `Empty` or `Busy`; drop it and [`set_consumer_pos`](Self::set_consumer_pos) to its
 /// [`pos`](RingBufCursor::pos) (a Release store); before sleeping, [`full_fence`](Self::full_fence)
 /// and one more look. [`read`](Self::read) reads one position with every check redone, for
 /// callers who keep positions themselves.
@@ -448,11 +449,31 @@ impl<'a> RingBufCursor<'a> {
                 return Ok(RingBufEntry::Empty);
             }
         }
+        self.read()
+    }
+
+    /// [`next`](Self::next) within the batch the cursor loaded: `Empty` at the producer position
+    /// loaded when the cursor was made (or last reloaded), without loading it again. A reader
+    /// that stops there lets the producer run ahead of it; one that follows the producer to its
+    /// latest position catches up with it more often, and every record committed while the
+    /// reader is caught up costs the producer a wakeup.
+    #[inline]
+    pub fn next_in_batch(&mut self) -> Result<RingBufEntry<'a>, RingError> {
+        if self.pos == self.prod {
+            return Ok(RingBufEntry::Empty);
+        }
+        self.read()
+    }
+
+    /// The record at `pos`, which is before `prod`.
+    #[inline(always)]
+    fn read(&mut self) -> Result<RingBufEntry<'a>, RingError> {
         // SAFETY: `data`, `mask` and `id` are the region's, borrowed for `'a`, which also keeps
         // `consumer_pos` still. `consumer <= pos < prod <= consumer + mask + 1`: `prod` was loaded
-        // with Acquire and checked by `cursor()` or `reload()`, never behind `pos`; `pos` started
-        // at the consumer position and moved only to the end of a record that ends at or before
-        // `prod`, so it is a record boundary.
+        // with Acquire and checked by `cursor()` or `reload()`, never behind `pos`, and both
+        // callers return before reading when `pos == prod`; `pos` started at the consumer
+        // position and moved only to the end of a record that ends at or before `prod`, so it is
+        // a record boundary.
         let Some(entry) = (unsafe { entry_at(self.data, self.mask, self.id, self.pos, self.prod) })
         else {
             return Err(self.region.inconsistent(self.prod));
@@ -642,6 +663,44 @@ mod tests {
         ring.prod = 64;
         ring.publish();
         assert!(matches!(cur.next(), Err(RingError::Inconsistent { .. })));
+    }
+
+    #[test]
+    fn a_batch_ends_at_the_producer_position_the_cursor_loaded() {
+        let size = page_size();
+        let mut ring = FakeRing::new(size, 0);
+        ring.push(&Rec::Sample(vec![1; 8]));
+        ring.push(&Rec::Discarded(4));
+        ring.publish();
+        let region = ring.region();
+        let mut cur = region.cursor().unwrap();
+        // Published after the cursor loaded the producer position: not part of its batch.
+        ring.push(&Rec::Sample(vec![2; 3]));
+        ring.publish();
+        assert!(matches!(
+            cur.next_in_batch(),
+            Ok(RingBufEntry::Sample {
+                data: [1, 1, 1, 1, 1, 1, 1, 1],
+                ..
+            })
+        ));
+        assert!(matches!(
+            cur.next_in_batch(),
+            Ok(RingBufEntry::Discarded { .. })
+        ));
+        assert!(matches!(cur.next_in_batch(), Ok(RingBufEntry::Empty)));
+        assert!(matches!(cur.next_in_batch(), Ok(RingBufEntry::Empty)));
+        assert_eq!(cur.pos().get(), 16 + 16);
+        // `next` loads the producer position again and goes on.
+        assert!(matches!(
+            cur.next(),
+            Ok(RingBufEntry::Sample {
+                data: [2, 2, 2],
+                ..
+            })
+        ));
+        assert!(matches!(cur.next(), Ok(RingBufEntry::Empty)));
+        assert!(matches!(cur.next_in_batch(), Ok(RingBufEntry::Empty)));
     }
 
     proptest! {
