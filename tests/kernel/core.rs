@@ -387,6 +387,101 @@ fn kconfig_and_ksym_externs_read_the_running_kernel() -> TestResult {
     Ok(())
 }
 
+/// A typed `__ksym` loaded and run: `core_ksym.o` reads the per-CPU `runqueues` (a
+/// `BPF_PSEUDO_BTF_ID` load of the kernel's `VAR`) from a raw tracepoint on a thread pinned to
+/// one CPU, through `bpf_this_cpu_ptr` and `bpf_per_cpu_ptr(.., 0)`: each runqueue's `cpu`
+/// field names the CPU it belongs to.
+fn typed_ksym_reads_the_per_cpu_runqueue() -> TestResult {
+    use ebpf::attach::AttachTarget;
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    require_feature(
+        "`runqueues` in /proc/kallsyms (CONFIG_KALLSYMS_ALL)",
+        tests::kallsyms_has("runqueues"),
+    )?;
+    let fs = BpfFs::new()?;
+    let mut sys = KernelSystem::load_elf_with(
+        object("core_ksym"),
+        &LoadOptions::default().pin_root(fs.path()),
+    )?;
+    let cpus = ebpf::sys::cpu::online_cpus()?;
+    let cpu = cpus[cpus.len() - 1];
+    let recorded = std::thread::scope(|s| {
+        s.spawn(|| -> TestResult<Vec<u8>> {
+            let mut set = rustix::thread::CpuSet::new();
+            set.set(cpu as usize);
+            rustix::thread::sched_setaffinity(None, &set)
+                .map_err(|e| fail(format!("sched_setaffinity({cpu}): {e}")))?;
+            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+            sys.set_global_as("target_pid", &tid)?;
+            let p = sys
+                .program_mut("core_ksym_sys_enter")
+                .ok_or_else(|| fail("no core_ksym_sys_enter"))?;
+            p.load()?;
+            p.attach(AttachTarget::Section)?;
+            for _ in 0..10 {
+                std::hint::black_box(rustix::process::getppid());
+            }
+            p.detach()?;
+            Ok(sys.global("ksym_result")?)
+        })
+        .join()
+        .map_err(|_| fail("the pinned thread panicked"))?
+    })?;
+    if recorded.len() != 16 {
+        return Err(fail(format!("ksym_result is {} bytes", recorded.len())));
+    }
+    let word = |i: usize| u32::from_ne_bytes(recorded[4 * i..4 * i + 4].try_into().expect("4"));
+    let (hits, this_rq_cpu, rq0_cpu, smp_cpu) = (word(0), word(1), word(2), word(3));
+    if hits == 0 || (this_rq_cpu, rq0_cpu, smp_cpu) != (cpu, 0, cpu) {
+        return Err(fail(format!(
+            "recorded (this_rq->cpu, rq0->cpu, smp id) = ({this_rq_cpu}, {rq0_cpu}, \
+             {smp_cpu}) in {hits} hits, expected ({cpu}, 0, {cpu})"
+        )));
+    }
+    Ok(())
+}
+
+/// kfunc calls loaded and run: `core_kfunc.o`'s TC program takes a reference to the task
+/// `target_pid` with `bpf_task_from_pid` (Linux 6.2), reads its pid through it and hands it back
+/// with `bpf_task_release`; run with `BPF_PROG_TEST_RUN`, it returns that pid (this process's),
+/// or -1 for a pid no task has.
+fn kfunc_calls_take_and_release_a_task_reference() -> TestResult {
+    use ebpf::attach::TestRun;
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    let vmlinux = kernel_btf()?;
+    require_feature(
+        "the kfunc bpf_task_from_pid (Linux 6.2)",
+        vmlinux.find(BtfKind::Func, "bpf_task_from_pid").is_some(),
+    )?;
+    let fs = BpfFs::new()?;
+    let mut sys = KernelSystem::load_elf_with(
+        object("core_kfunc"),
+        &LoadOptions::default().pin_root(fs.path()),
+    )?;
+    // Extern FUNCs rewritten as global ones with named parameters, as the kernel wants.
+    if !sys.btf_loaded() {
+        return Err(fail("the kernel refused the object's BTF"));
+    }
+    let me = std::process::id();
+    sys.program_mut("core_kfunc_task_pid")
+        .ok_or_else(|| fail("no core_kfunc_task_pid"))?
+        .load()?;
+    // Above PID_MAX_LIMIT (4 Mi): no task has it.
+    for (pid, want) in [(me, me as i32), (1 << 30, -1)] {
+        sys.set_global_as("target_pid", &pid)?;
+        let p = sys
+            .program("core_kfunc_task_pid")
+            .ok_or_else(|| fail("no core_kfunc_task_pid"))?;
+        let got = p.test_run(&TestRun::with_data(&[0u8; 64]))?.return_value as i32;
+        if got != want {
+            return Err(fail(format!("task {pid}: returned {got}, expected {want}")));
+        }
+    }
+    Ok(())
+}
+
 /// Module-only structs of modules the VM loads (`veth`, `sch_ingress`, `cls_bpf`).
 const MODULE_STRUCTS: &[(&str, &str)] = &[
     ("veth", "veth_priv"),
@@ -563,5 +658,7 @@ tests::tests![
     a_missing_field_read_unguarded_names_the_relocation_and_source_line,
     a_missing_custom_btf_file_is_named_when_the_program_loads,
     kconfig_and_ksym_externs_read_the_running_kernel,
+    typed_ksym_reads_the_per_cpu_runqueue,
+    kfunc_calls_take_and_release_a_task_reference,
     module_btf_parses_and_core_finds_module_only_structs,
 ];

@@ -34,6 +34,10 @@ const EXCLUDED: &[(&str, &str)] = &[
         "calls bpf_fib_lookup, which needs the kernel's routing table",
     ),
     (
+        "core_kfunc/core_kfunc_task_pid",
+        "calls kfuncs (kernel functions found in the kernel's BTF), which the interpreter lacks",
+    ),
+    (
         "sock_perf_btf/perf_seq",
         "without a perf reader the kernel answers -ENOENT and counts a loss; the interpreter is the reader",
     ),

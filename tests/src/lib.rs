@@ -95,6 +95,15 @@ pub fn require_feature(feature: &str, present: bool) -> TestResult {
     }
 }
 
+/// Whether `/proc/kallsyms` lists `symbol`: the kernel finds the address of a typed `__ksym`
+/// variable there, which it lists only with `CONFIG_KALLSYMS_ALL`.
+pub fn kallsyms_has(symbol: &str) -> bool {
+    std::fs::read_to_string("/proc/kallsyms").is_ok_and(|all| {
+        all.lines()
+            .any(|l| l.split_whitespace().nth(2) == Some(symbol))
+    })
+}
+
 /// The test needs a program on `PATH` (`bpftool`, `ip`, `tc`).
 pub fn require_tool(tool: &str) -> TestResult {
     let found = std::env::var_os("PATH")

@@ -384,8 +384,10 @@ impl ObjectSpec {
     /// The object's BTF as the kernel accepts it when the object has externs, as libbpf
     /// rewrites it: the `.kconfig` `DATASEC` gets its size and its variables their offsets in
     /// the `.kconfig` map, and become allocated globals; every `.ksyms` entry becomes an
-    /// allocated 4-byte `int` variable (a kfunc's `FUNC` is replaced by a placeholder one). The
-    /// kernel refuses extern variables and functions inside a `DATASEC`. Type ids are kept;
+    /// allocated 4-byte `int` variable (a kfunc's `FUNC` is replaced by a placeholder one in the
+    /// `DATASEC`, and itself becomes global, its unnamed parameters named). The kernel refuses
+    /// extern variables and functions inside a `DATASEC`, extern `FUNC`s anywhere ("Invalid
+    /// func linkage") and unnamed parameters of a `FUNC` ("Invalid arg#"). Type ids are kept;
     /// `None` without BTF or without externs: then the object's BTF goes to the kernel as it is
     /// (no copy is made).
     pub fn btf_for_kernel(&self) -> Result<Option<Btf>> {
@@ -455,6 +457,7 @@ impl ObjectSpec {
                     .get(v.type_id as usize)
                     .is_some_and(|t| t.kind == BtfKind::Func)
                 {
+                    global_kfunc(&mut types, v.type_id);
                     let id = *placeholder.get_or_insert_with(|| {
                         types.push(crate::btf::BtfType::new(
                             BtfKind::Var,
@@ -475,6 +478,24 @@ impl ObjectSpec {
             types[ds as usize].data = BtfTypeData::DataSec(vars);
         }
         Ok(Some(btf.with_types(&types)?))
+    }
+}
+
+/// Makes the kfunc `FUNC` `id` acceptable to the kernel, as libbpf does: global linkage instead
+/// of extern, and a name for each unnamed parameter of its prototype.
+fn global_kfunc(types: &mut [crate::btf::BtfType], id: u32) {
+    let Some(func) = types.get_mut(id as usize) else {
+        return;
+    };
+    func.vlen = uapi::BTF_FUNC_GLOBAL as u16;
+    let proto = func.size_or_type;
+    if let Some(BtfTypeData::Params(params)) = types.get_mut(proto as usize).map(|t| &mut t.data) {
+        for p in params
+            .iter_mut()
+            .filter(|p| p.type_id != 0 && p.name.is_empty())
+        {
+            p.name = Name::from("__ksym_placeholder");
+        }
     }
 }
 

@@ -645,3 +645,38 @@ fn extern_sections_become_allocated_variables_in_the_btf_for_the_kernel() {
         before.find(BtfKind::Var, "CONFIG_HZ")
     );
 }
+
+#[test]
+fn kfuncs_become_global_functions_with_named_parameters_in_the_btf_for_the_kernel() {
+    let obj = crate::tests::object("core_kfunc");
+    let before = obj.btf.as_ref().unwrap();
+    let btf = obj.btf_for_kernel().unwrap().unwrap();
+    for name in ["bpf_task_from_pid", "bpf_task_release"] {
+        let id = before.find(BtfKind::Func, name).unwrap();
+        // clang writes the declaration as an extern function.
+        assert_eq!(before.type_by_id(id).unwrap().vlen, 2, "{name}");
+        let f = btf
+            .type_by_id(btf.find(BtfKind::Func, name).unwrap())
+            .unwrap();
+        assert_eq!(f.vlen, 1, "{name}: not global");
+        let crate::btf::BtfTypeData::Params(params) = &btf.type_by_id(f.size_or_type).unwrap().data
+        else {
+            panic!("{name}: no prototype")
+        };
+        assert!(!params.is_empty() && params.iter().all(|p| !p.name.is_empty()));
+    }
+    // An unnamed parameter gets a name: a hand-made copy with the names removed.
+    let mut types = before.types().to_vec();
+    let proto =
+        types[before.find(BtfKind::Func, "bpf_task_release").unwrap() as usize].size_or_type;
+    if let crate::btf::BtfTypeData::Params(p) = &mut types[proto as usize].data {
+        p[0].name = crate::name::Name::from("");
+    }
+    let mut unnamed = obj.clone();
+    unnamed.btf = Some(before.with_types(&types).unwrap());
+    let btf = unnamed.btf_for_kernel().unwrap().unwrap();
+    let crate::btf::BtfTypeData::Params(p) = &btf.type_by_id(proto).unwrap().data else {
+        panic!("no prototype")
+    };
+    assert_eq!(&*p[0].name, "__ksym_placeholder");
+}
