@@ -871,7 +871,7 @@ fn async_ringbuf_receives_every_record_from_a_producer_on_another_cpu() -> TestR
 }
 
 /// `AsyncPerfReader` on one CPU's ring, a wakeup per record, the producer pinned to that CPU
-/// from another thread: every record arrives or is counted lost, in order.
+/// from another thread: every record arrives in order, or the kernel refused it.
 fn async_perf_reader_receives_every_record_or_counts_it_lost() -> TestResult {
     use ebpf::perf::tokio::AsyncPerfReader;
     require_root()?;
@@ -934,8 +934,13 @@ fn async_perf_reader_receives_every_record_or_counts_it_lost() -> TestResult {
             result
         },
     )?;
-    assert_eq!(order.count + lost, producer.runs()?);
-    assert_eq!(lost, producer.fails()?);
+    // Every output the program made arrived, or the kernel refused it (a full ring: the VM's
+    // slow reader falls behind). The kernel reports refusals in a lost record written before the
+    // next sample that fits, so the refusals after the last such sample are not reported (the
+    // exact count is `perf_flood_overruns_the_ring_and_the_lost_count_is_exact`'s).
+    let fails = producer.fails()?;
+    assert_eq!(order.count + fails, producer.runs()?);
+    assert!(lost <= fails, "{lost} lost reported, {fails} refused");
     assert_eq!(
         producer.runs()?,
         (0..bursts)
