@@ -306,8 +306,14 @@ impl LinkedProgram {
                         });
                     let target = if typed {
                         let kind = if is_func { BtfKind::Func } else { BtfKind::Var };
-                        match kernel.and_then(|k| k.find(kind, &e.symbol)) {
-                            Some(id) => KsymTarget::BtfId(id),
+                        let found = kernel.and_then(|k| Some((k, k.find(kind, &e.symbol)?)));
+                        match found {
+                            Some((k, id)) => match incompatible(local, k, kind, &e.symbol, id) {
+                                None => KsymTarget::BtfId(id),
+                                // As libbpf: a weak kfunc of another type counts as missing.
+                                Some(_) if weak && is_func => KsymTarget::Missing,
+                                Some(why) => return Err(fail(why)),
+                            },
                             None if weak => KsymTarget::Missing,
                             None => {
                                 return Err(fail("not in the kernel's BTF, and not __weak".into()))
@@ -330,6 +336,45 @@ impl LinkedProgram {
         self.map_references.extend(refs);
         self.externs.clear();
         Ok(())
+    }
+}
+
+/// Why the typed ksym `name` (a `VAR` or `FUNC` of `kind`) cannot be the kernel's type `id`, as
+/// libbpf checks it: the variable's type, or the function's prototype, must be compatible by
+/// the loose CO-RE rule (same kinds through pointers, arrays and prototypes; integers without
+/// bit offsets; structs and enums by kind). `None` when compatible, or when the object has no
+/// type for it to compare.
+fn incompatible(
+    local: Option<&Btf>,
+    kernel: &Btf,
+    kind: BtfKind,
+    name: &str,
+    id: u32,
+) -> Option<String> {
+    let local = local?;
+    let l = local.type_by_id(local.find(kind, name)?)?.size_or_type;
+    let t = kernel.type_by_id(id)?.size_or_type;
+    if super::types::types_compat(local, l, kernel, t, super::types::MAX_LEVEL) {
+        return None;
+    }
+    let what = if kind == BtfKind::Func {
+        "prototype"
+    } else {
+        "type"
+    };
+    Some(format!(
+        "its {what} ({}) is incompatible with the kernel's ({})",
+        type_label(local, l),
+        type_label(kernel, t)
+    ))
+}
+
+/// A short label of type `id` for errors: its kind and name after typedefs and modifiers.
+fn type_label(btf: &Btf, id: u32) -> String {
+    match resolve(btf, id) {
+        Some((_, t)) if t.name.is_empty() => format!("{:?}", t.kind).to_lowercase(),
+        Some((_, t)) => format!("{} {}", format!("{:?}", t.kind).to_lowercase(), t.name),
+        None => format!("type {id}"),
     }
 }
 

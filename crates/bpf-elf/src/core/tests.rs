@@ -680,3 +680,56 @@ fn kfuncs_become_global_functions_with_named_parameters_in_the_btf_for_the_kerne
     };
     assert_eq!(&*p[0].name, "__ksym_placeholder");
 }
+
+/// A kernel BTF with `core_kfunc.o`'s two kfuncs, `bpf_task_from_pid` taking `from_pid_params`
+/// `s32` parameters.
+fn task_kfuncs_kernel(from_pid_params: usize) -> Btf {
+    let mut k = BtfBuilder::new();
+    let s32 = k.add_int("int", 4, true);
+    let task = k.add_struct("task_struct", 8, &[("pid", s32, 0)]);
+    let ptr = k.add_ptr(task);
+    let params: Vec<(&str, u32)> = (0..from_pid_params).map(|_| ("pid", s32)).collect();
+    let from_pid = k.add_func_proto(ptr, &params);
+    k.add_func("bpf_task_from_pid", from_pid, 1);
+    let release = k.add_func_proto(0, &[("p", ptr)]);
+    k.add_func("bpf_task_release", release, 1);
+    k.build().unwrap()
+}
+
+#[test]
+fn a_ksym_whose_type_differs_from_the_kernels_is_refused() {
+    let obj = crate::tests::object("core_kfunc");
+    let good = task_kfuncs_kernel(1);
+    let mut p = obj.link("core_kfunc_task_pid").unwrap();
+    p.resolve_externs(&obj, Some(&good), |_| None).unwrap();
+    assert!(p.externs.is_empty());
+    // The kernel's function takes two arguments: the call would pass garbage in the second.
+    let mut p = obj.link("core_kfunc_task_pid").unwrap();
+    let err = p
+        .resolve_externs(&obj, Some(&task_kfuncs_kernel(2)), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bpf_task_from_pid")
+            && err.contains("prototype")
+            && err.contains("incompatible"),
+        "{err}"
+    );
+    // A typed variable (`int` in the object) that is a struct in the kernel: refused, weak or
+    // not (as libbpf).
+    let obj = crate::tests::object("core_kconfig");
+    let mut k = BtfBuilder::new();
+    let int = k.add_int("int", 4, true);
+    let s = k.add_struct("ebpf_test_s", 4, &[("x", int, 0)]);
+    k.add_var("ebpf_test_no_such_var", s, 1);
+    let kernel = k.build().unwrap();
+    let mut p = obj.link("core_kconfig_getpid").unwrap();
+    let err = p
+        .resolve_externs(&obj, Some(&kernel), |_| Some(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ebpf_test_no_such_var") && err.contains("struct ebpf_test_s"),
+        "{err}"
+    );
+}
