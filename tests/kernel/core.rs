@@ -396,8 +396,8 @@ fn typed_ksym_reads_the_per_cpu_runqueue() -> TestResult {
     require_root()?;
     require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
     require_feature(
-        "`runqueues` in /proc/kallsyms (CONFIG_KALLSYMS_ALL)",
-        tests::kallsyms_has("runqueues"),
+        "a `runqueues` VAR in its BTF and `runqueues` in /proc/kallsyms (CONFIG_KALLSYMS_ALL)",
+        tests::typed_ksym_var_loadable("runqueues"),
     )?;
     let fs = BpfFs::new()?;
     let mut sys = KernelSystem::load_elf_with(
@@ -450,10 +450,9 @@ fn kfunc_calls_take_and_release_a_task_reference() -> TestResult {
     use ebpf::attach::TestRun;
     require_root()?;
     require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
-    let vmlinux = kernel_btf()?;
     require_feature(
         "the kfunc bpf_task_from_pid (Linux 6.2)",
-        vmlinux.find(BtfKind::Func, "bpf_task_from_pid").is_some(),
+        tests::kernel_btf_has(BtfKind::Func, "bpf_task_from_pid"),
     )?;
     let fs = BpfFs::new()?;
     let mut sys = KernelSystem::load_elf_with(

@@ -81,14 +81,19 @@ fn every_program_of_every_object_loads() -> TestResult {
                 eprintln!("skip {stem}/{name}: the kernel lacks bpf_loop (probed)");
                 continue;
             }
-            // core_ksym reads the typed ksym `runqueues`, whose address the kernel finds only
-            // with CONFIG_KALLSYMS_ALL.
-            if stem == "core_ksym" && !tests::kallsyms_has("runqueues") {
-                eprintln!("skip {stem}/{name}: /proc/kallsyms lacks `runqueues` (probed)");
+            // core_ksym reads the typed ksym `runqueues`: a VAR in the kernel's BTF, whose
+            // address the kernel finds only with CONFIG_KALLSYMS_ALL.
+            if stem == "core_ksym" && !tests::typed_ksym_var_loadable("runqueues") {
+                eprintln!(
+                    "skip {stem}/{name}: no `runqueues` VAR in the kernel's BTF or in \
+                     /proc/kallsyms (probed)"
+                );
                 continue;
             }
             // core_kfunc calls kfuncs of Linux 6.2.
-            if stem == "core_kfunc" && !kernel_has_func("bpf_task_from_pid") {
+            if stem == "core_kfunc"
+                && !tests::kernel_btf_has(ebpf::elf::btf::BtfKind::Func, "bpf_task_from_pid")
+            {
                 eprintln!("skip {stem}/{name}: the kernel's BTF lacks bpf_task_from_pid (probed)");
                 continue;
             }
@@ -381,12 +386,6 @@ tests::tests![
 ];
 
 /// Whether the kernel has the `bpf_loop` helper (id 181, Linux 5.17), probed.
-/// Whether the kernel's BTF has the function `name` (a kfunc programs may call).
-fn kernel_has_func(name: &str) -> bool {
-    ebpf::attach::kernel_btf::kernel_btf()
-        .is_ok_and(|b| b.find(ebpf::elf::btf::BtfKind::Func, name).is_some())
-}
-
 fn bpf_loop_supported() -> bool {
     probe::helper_supported(ebpf::sys::ProgramType::Xdp, 181)
 }

@@ -104,6 +104,18 @@ pub fn kallsyms_has(symbol: &str) -> bool {
     })
 }
 
+/// Whether the kernel's BTF has a type of `kind` named `name` (a kfunc's `FUNC`, a per-CPU
+/// variable's `VAR`: kernels built with an older pahole have no `VAR`s).
+pub fn kernel_btf_has(kind: ebpf::elf::btf::BtfKind, name: &str) -> bool {
+    ebpf::attach::kernel_btf::kernel_btf().is_ok_and(|b| b.find(kind, name).is_some())
+}
+
+/// Whether the kernel can load a typed `__ksym` of the per-CPU variable `name`: a `VAR` in its
+/// BTF, and an address in `/proc/kallsyms` (`CONFIG_KALLSYMS_ALL`).
+pub fn typed_ksym_var_loadable(name: &str) -> bool {
+    kernel_btf_has(ebpf::elf::btf::BtfKind::Var, name) && kallsyms_has(name)
+}
+
 /// The test needs a program on `PATH` (`bpftool`, `ip`, `tc`).
 pub fn require_tool(tool: &str) -> TestResult {
     let found = std::env::var_os("PATH")
