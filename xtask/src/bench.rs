@@ -168,8 +168,8 @@ fn render(lines: &[Value], machine: &[(&str, String)]) -> String {
          over the rounds, and the ratio is the median of the per-round ratios floor time / our \
          time (1.0: as fast as the floor; higher is better). Drain-only figures take three times \
          the rounds shown below: one drain lasts well under a millisecond. In the zero-copy \
-         drain-only figures each side maps a new ring every round, and the two sides swap \
-         maps (perf event arrays, ring buffers) every round. The floor's element \
+         drain-only figures the two sides swap maps (perf event arrays, ring buffers) every \
+         round, and each maps its ring for the round (perf: a new event and ring). The floor's element \
          and batch commands pass the attribute up to the command's last field, as libbpf does (32 and \
          56 bytes).\n"
     );
