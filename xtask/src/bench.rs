@@ -166,8 +166,10 @@ fn render(lines: &[Value], machine: &[(&str, String)]) -> String {
          (`bpf_sys::floor`, behind the `floor` feature). Per round the library's pass and the \
          floor's pass run back to back, alternating which goes first; the figures are medians \
          over the rounds, and the ratio is the median of the per-round ratios floor time / our \
-         time (1.0: as fast as the floor; higher is better). Drain-only figures take three times \
-         the rounds shown below: one drain lasts well under a millisecond. In the zero-copy \
+         time (1.0: as fast as the floor; higher is better). The hash map, per-CPU, iteration \
+         and drain-only figures take three times the rounds shown below: the first three have \
+         targets within 1-2 % of the floor, about what one round varies by, and one drain \
+         lasts well under a millisecond. In the zero-copy \
          drain-only figures the two sides swap maps (perf event arrays, ring buffers) every \
          round, and each maps its ring for the round (perf: a new event and ring). The floor's element \
          and batch commands pass the attribute up to the command's last field, as libbpf does (32 and \

@@ -40,16 +40,28 @@ fn fill(f: &mut ElemFloor<'_>, n: u32) -> Result {
     Ok(())
 }
 
+/// How many times the rounds of the other figures the element and iteration figures take.
+/// Their targets sit within 1-2 % of the floor, about what one round's ratio varies by: at 7
+/// rounds a figure at 1.00 read 0.978 in one run and passed in the next.
+const MAP_ROUND_FACTOR: usize = 3;
+
 pub fn run(b: &mut Bench) -> Result {
-    if b.wants("hash") {
-        hash(b)?;
-    }
-    if b.wants("per-CPU") {
-        per_cpu(b)?;
-    }
-    if b.wants("iteration") {
-        iteration(b)?;
-    }
+    let rounds = b.rounds;
+    b.rounds = rounds * MAP_ROUND_FACTOR;
+    let elements = (|| -> Result {
+        if b.wants("hash") {
+            hash(b)?;
+        }
+        if b.wants("per-CPU") {
+            per_cpu(b)?;
+        }
+        if b.wants("iteration") {
+            iteration(b)?;
+        }
+        Ok(())
+    })();
+    b.rounds = rounds;
+    elements?;
     if b.wants("batch") {
         batch(b)?;
     }
