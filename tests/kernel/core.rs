@@ -355,7 +355,7 @@ fn kconfig_and_ksym_externs_read_the_running_kernel() -> TestResult {
     std::hint::black_box(std::process::id());
     drop(event);
     let b = sys.global("kconfig_result")?;
-    if b.len() != 48 {
+    if b.len() != 56 {
         return Err(fail(format!("kconfig_result is {} bytes", b.len())));
     }
     let u = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"));
@@ -376,11 +376,48 @@ fn kconfig_and_ksym_externs_read_the_running_kernel() -> TestResult {
             (f.get(2) == Some(&"schedule")).then(|| u64::from_str_radix(f[0], 16).ok())?
         })
         .ok_or_else(|| fail("no schedule in /proc/kallsyms"))?;
-    let got = (u(4), u(8), u(12), u(16), u64_at(24), u64_at(32), u64_at(40));
-    let want = (version, hz, 1, 0, schedule, 0, 0);
+    // libbpf's computed values, from views of our own: the wrapper of bpf(2) in kallsyms, and
+    // bpf_get_attach_cookie among the helper ids of the kernel's BTF.
+    let wrapper = kallsyms.lines().any(|l| {
+        let name = l.split_whitespace().nth(2).unwrap_or("");
+        name.strip_suffix("_sys_bpf")
+            .is_some_and(|arch| arch.starts_with("__") && arch != "__se" && arch != "__do")
+    });
+    let vmlinux = kernel_btf()?;
+    let cookie = vmlinux
+        .find(BtfKind::Enum, "bpf_func_id")
+        .and_then(|id| vmlinux.type_by_id(id))
+        .is_some_and(|t| match &t.data {
+            ebpf::elf::btf::BtfTypeData::Enum(values) => values
+                .iter()
+                .any(|(name, _)| &**name == "BPF_FUNC_get_attach_cookie"),
+            _ => false,
+        });
+    let got = (
+        u(4),
+        u(8),
+        u(12),
+        u(16),
+        u64_at(24),
+        u64_at(32),
+        u64_at(40),
+        u(20),
+        u(48),
+    );
+    let want = (
+        version,
+        hz,
+        1,
+        0,
+        schedule,
+        0,
+        0,
+        u32::from(wrapper),
+        u32::from(cookie),
+    );
     if u(0) == 0 || got != want {
         return Err(fail(format!(
-            "recorded (version, hz, bpf_syscall, missing option, &schedule, &missing, &missing typed) = {got:?}, expected {want:?} (hits {})",
+            "recorded (version, hz, bpf_syscall, missing option, &schedule, &missing, &missing typed, LINUX_HAS_SYSCALL_WRAPPER, LINUX_HAS_BPF_COOKIE) = {got:?}, expected {want:?} (hits {})",
             u(0)
         )));
     }

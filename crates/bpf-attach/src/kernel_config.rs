@@ -81,10 +81,18 @@ pub fn kernel_config() -> Result<Arc<HashMap<String, String>>, KernelConfigError
 /// from the running kernel, `CONFIG_*` from [`kernel_config`]; `None` when unknown (a weak
 /// extern then reads 0, a strong one fails the load).
 pub fn kconfig_value(name: &str) -> Option<String> {
+    let yes_no = |b: bool| Some(if b { "y" } else { "n" }.to_string());
     match name {
         "LINUX_KERNEL_VERSION" => bpf_sys::kernel::KernelVersion::current()
             .ok()
             .map(|v| v.code().to_string()),
+        // libbpf's computed values, which its headers declare (strong): `BPF_KSYSCALL` in
+        // bpf_tracing.h reads the first, usdt.bpf.h the second.
+        "LINUX_HAS_SYSCALL_WRAPPER" => yes_no(has_syscall_wrapper()),
+        "LINUX_HAS_BPF_COOKIE" => yes_no(bpf_sys::probe::helper_supported(
+            bpf_sys::ProgramType::Tracepoint,
+            bpf_sys::uapi::BPF_FUNC_get_attach_cookie,
+        )),
         _ if name.starts_with("CONFIG_") => match kernel_config() {
             Ok(c) => c.get(name).cloned(),
             Err(e) => {
@@ -111,23 +119,32 @@ pub fn parse_kallsyms(text: &str) -> HashMap<String, u64> {
     out
 }
 
+/// Whether system calls enter the kernel through the architecture's `pt_regs` wrapper
+/// (`__x64_sys_bpf` and the like, Linux 4.17), so that a kprobe on a system call sees its
+/// arguments behind a `struct pt_regs *` (libbpf's `LINUX_HAS_SYSCALL_WRAPPER`): whether
+/// `/proc/kallsyms` lists the wrapper of `bpf(2)`. `false` on architectures without one.
+pub fn has_syscall_wrapper() -> bool {
+    let wrapper = crate::kprobe::syscall_prefixes()[0];
+    wrapper.starts_with("__")
+        && wrapper != "__se_sys_"
+        && kallsyms().is_some_and(|t| t.contains_key(&format!("{wrapper}bpf")))
+}
+
+/// `/proc/kallsyms`, parsed once.
+fn kallsyms() -> Option<Arc<HashMap<String, u64>>> {
+    static CACHE: Mutex<Option<Arc<HashMap<String, u64>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.is_none() {
+        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        *cache = Some(Arc::new(parse_kallsyms(&text)));
+    }
+    cache.clone()
+}
+
 /// The address of a kernel symbol from `/proc/kallsyms` (read once; addresses are 0 without
 /// `CAP_SYSLOG`, which counts as not found).
 pub fn kallsyms_address(name: &str) -> Option<u64> {
-    static CACHE: Mutex<Option<Arc<HashMap<String, u64>>>> = Mutex::new(None);
-    let table = {
-        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        match cache.as_ref() {
-            Some(t) => t.clone(),
-            None => {
-                let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
-                let t = Arc::new(parse_kallsyms(&text));
-                *cache = Some(t.clone());
-                t
-            }
-        }
-    };
-    table.get(name).copied().filter(|&a| a != 0)
+    kallsyms()?.get(name).copied().filter(|&a| a != 0)
 }
 
 #[cfg(test)]

@@ -480,6 +480,8 @@ fn kconfig_externs_are_laid_out_at_their_alignment_with_weakness() {
             ("CONFIG_HZ", 4, 4, Int { signed: true }, false),
             ("CONFIG_BPF_SYSCALL", 8, 1, Bool, false),
             ("CONFIG_EBPF_TEST_NO_SUCH_OPTION", 9, 1, Bool, true),
+            ("LINUX_HAS_SYSCALL_WRAPPER", 10, 1, Bool, false),
+            ("LINUX_HAS_BPF_COOKIE", 11, 1, Bool, false),
         ]
     );
     assert_eq!(size, 16);
@@ -491,7 +493,8 @@ fn the_kconfig_map_holds_the_values_and_weak_ones_may_be_missing() {
     let value = |n: &str| match n {
         "LINUX_KERNEL_VERSION" => Some("393472".to_string()),
         "CONFIG_HZ" => Some("250".to_string()),
-        "CONFIG_BPF_SYSCALL" => Some("y".to_string()),
+        "CONFIG_BPF_SYSCALL" | "LINUX_HAS_SYSCALL_WRAPPER" => Some("y".to_string()),
+        "LINUX_HAS_BPF_COOKIE" => Some("n".to_string()),
         _ => None,
     };
     let map = obj.kconfig_map(value).unwrap().expect("a .kconfig map");
@@ -507,8 +510,8 @@ fn the_kconfig_map_holds_the_values_and_weak_ones_may_be_missing() {
     let data = map.data.unwrap();
     let u32_at = |o: usize| u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
     assert_eq!(
-        (u32_at(0), u32_at(4), data[8], data[9]),
-        (393472, 250, 1, 0)
+        (u32_at(0), u32_at(4), data[8], data[9], data[10], data[11]),
+        (393472, 250, 1, 0, 1, 0)
     );
     // A strong one missing is an error naming it.
     let err = obj
