@@ -602,6 +602,43 @@ fn tracing_errors_are_typed() -> TestResult {
     Ok(())
 }
 
+/// libbpf's `BPF_KSYSCALL` on `ksyscall/getpgid` (`core_ksyscall.o`): attached from its section
+/// name to the system call's entry point, it reads the argument through the kernel's `pt_regs`
+/// wrapper when the loader's `LINUX_HAS_SYSCALL_WRAPPER` says there is one, so it records the
+/// pid this thread passes only if that value is right.
+fn bpf_ksyscall_reads_the_system_call_argument() -> TestResult {
+    require_root()?;
+    let (pmu, events) = kprobe::available_mechanisms();
+    tests::require_feature("kprobes", pmu || events)?;
+    let mut sys = KernelSystem::load_elf(object("core_ksyscall"))?;
+    let recorded = std::thread::scope(|s| {
+        s.spawn(|| -> TestResult<(u64, i64)> {
+            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+            sys.set_global_as("target_tid", &tid)?;
+            let p = sys
+                .program_mut("ksyscall_getpgid")
+                .ok_or_else(|| fail("no ksyscall_getpgid"))?;
+            p.load()?;
+            p.attach(AttachTarget::Section)?;
+            let me = rustix::process::getpid();
+            for _ in 0..3 {
+                rustix::process::getpgid(Some(me)).map_err(|e| fail(format!("getpgid: {e}")))?;
+            }
+            p.detach()?;
+            Ok((sys.global_as("hits")?, sys.global_as("last_pid_arg")?))
+        })
+        .join()
+        .map_err(|_| fail("the probing thread panicked"))?
+    })?;
+    let me = i64::from(rustix::process::getpid().as_raw_nonzero().get());
+    if recorded != (3, me) {
+        return Err(fail(format!(
+            "recorded (hits, pid argument) = {recorded:?}, expected (3, {me})"
+        )));
+    }
+    Ok(())
+}
+
 tests::tests![
     tracepoint_on_sys_enter_getpid_counts_in_a_map,
     tracepoint_attaches_through_the_ioctl_and_a_perf_link,
@@ -609,6 +646,7 @@ tests::tests![
     elf_resolver_agrees_with_the_process_mappings,
     uprobe_and_uretprobe_count_calls_of_a_test_function,
     kprobe_and_kretprobe_on_getpid_count_in_a_map,
+    bpf_ksyscall_reads_the_system_call_argument,
     cleanup_probes_removes_only_events_of_dead_processes,
     tracing_errors_are_typed,
 ];
