@@ -13,14 +13,17 @@
 
 __u32 target_tid = 0;
 __u64 hits = 0;
-__s64 last_pid_arg = -1;
+/* The arguments of the last kill(2) of `target_tid`. */
+__s32 last_pid_arg = -1;
+__s32 last_sig_arg = -1;
 
-SEC("ksyscall/getpgid")
-int BPF_KSYSCALL(ksyscall_getpgid, pid_t pid)
+SEC("ksyscall/kill")
+int BPF_KSYSCALL(ksyscall_kill, pid_t pid, int sig)
 {
 	if ((__u32)bpf_get_current_pid_tgid() != target_tid)
 		return 0;
 	last_pid_arg = pid;
+	last_sig_arg = sig;
 	__sync_fetch_and_add(&hits, 1);
 	return 0;
 }

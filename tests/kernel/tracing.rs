@@ -602,38 +602,44 @@ fn tracing_errors_are_typed() -> TestResult {
     Ok(())
 }
 
-/// libbpf's `BPF_KSYSCALL` on `ksyscall/getpgid` (`core_ksyscall.o`): attached from its section
-/// name to the system call's entry point, it reads the argument through the kernel's `pt_regs`
+/// libbpf's `BPF_KSYSCALL` on `ksyscall/kill` (`core_ksyscall.o`): attached from its section
+/// name to the system call's entry point, it reads the arguments through the kernel's `pt_regs`
 /// wrapper when the loader's `LINUX_HAS_SYSCALL_WRAPPER` says there is one, so it records the
-/// pid this thread passes only if that value is right.
-fn bpf_ksyscall_reads_the_system_call_argument() -> TestResult {
+/// pid and signal this thread passes only if that value is right.
+fn bpf_ksyscall_reads_the_system_call_arguments() -> TestResult {
     require_root()?;
     let (pmu, events) = kprobe::available_mechanisms();
     tests::require_feature("kprobes", pmu || events)?;
     let mut sys = KernelSystem::load_elf(object("core_ksyscall"))?;
     let recorded = std::thread::scope(|s| {
-        s.spawn(|| -> TestResult<(u64, i64)> {
+        s.spawn(|| -> TestResult<(u64, i32, i32)> {
             let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
             sys.set_global_as("target_tid", &tid)?;
             let p = sys
-                .program_mut("ksyscall_getpgid")
-                .ok_or_else(|| fail("no ksyscall_getpgid"))?;
+                .program_mut("ksyscall_kill")
+                .ok_or_else(|| fail("no ksyscall_kill"))?;
             p.load()?;
             p.attach(AttachTarget::Section)?;
+            // kill(getpid(), 0): checks that the process exists, sends nothing.
             let me = rustix::process::getpid();
             for _ in 0..3 {
-                rustix::process::getpgid(Some(me)).map_err(|e| fail(format!("getpgid: {e}")))?;
+                rustix::process::test_kill_process(me)
+                    .map_err(|e| fail(format!("kill(pid, 0): {e}")))?;
             }
             p.detach()?;
-            Ok((sys.global_as("hits")?, sys.global_as("last_pid_arg")?))
+            Ok((
+                sys.global_as("hits")?,
+                sys.global_as("last_pid_arg")?,
+                sys.global_as("last_sig_arg")?,
+            ))
         })
         .join()
         .map_err(|_| fail("the probing thread panicked"))?
     })?;
-    let me = i64::from(rustix::process::getpid().as_raw_nonzero().get());
-    if recorded != (3, me) {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    if recorded != (3, me, 0) {
         return Err(fail(format!(
-            "recorded (hits, pid argument) = {recorded:?}, expected (3, {me})"
+            "recorded (hits, pid, signal) = {recorded:?}, expected (3, {me}, 0)"
         )));
     }
     Ok(())
@@ -646,7 +652,7 @@ tests::tests![
     elf_resolver_agrees_with_the_process_mappings,
     uprobe_and_uretprobe_count_calls_of_a_test_function,
     kprobe_and_kretprobe_on_getpid_count_in_a_map,
-    bpf_ksyscall_reads_the_system_call_argument,
+    bpf_ksyscall_reads_the_system_call_arguments,
     cleanup_probes_removes_only_events_of_dead_processes,
     tracing_errors_are_typed,
 ];
