@@ -804,6 +804,50 @@ fn with_async_consumer(
 /// single-threaded TCG a vCPU may wait 100 ms for its turn.
 const ASYNC_STALL: Duration = Duration::from_secs(5);
 
+/// How often an async reader's loop looks at whether the producer has finished: each drain
+/// runs under this timeout.
+const ASYNC_TICK: Duration = Duration::from_millis(20);
+
+/// Watches an async reader for a missed wakeup: a reader whose drains keep timing out while
+/// records are pending for [`ASYNC_STALL`] missed one.
+#[derive(Default)]
+struct StallWatch {
+    stalled: Duration,
+}
+
+impl StallWatch {
+    /// What a drain run under [`ASYNC_TICK`] tells, with the bytes the ring holds after it:
+    /// `Ok(true)` when the reader is done (nothing pending, the producer finished before the
+    /// drain), an error for a failed drain or a missed wakeup, `Ok(false)` to go on.
+    fn after(
+        &mut self,
+        drained: Result<Result<ebpf::perf::DrainStats, EventsError>, tokio::time::error::Elapsed>,
+        pending: u64,
+        finished: bool,
+    ) -> TestResult<bool> {
+        match drained {
+            Ok(stats) => {
+                stats?;
+                self.stalled = Duration::ZERO;
+                Ok(finished && pending == 0)
+            }
+            Err(_) if pending > 0 => {
+                self.stalled += ASYNC_TICK;
+                if self.stalled >= ASYNC_STALL {
+                    return Err(fail(format!(
+                        "missed wakeup: {pending} bytes pending for {ASYNC_STALL:?}"
+                    )));
+                }
+                Ok(false)
+            }
+            Err(_) => {
+                self.stalled = Duration::ZERO;
+                Ok(finished)
+            }
+        }
+    }
+}
+
 /// `AsyncRingBuf` (tokio's edge-triggered `AsyncFd`) with the producer on another CPU, in
 /// bursts with pauses: every record arrives, intact and in order, and the reader is never left
 /// waiting with records pending.
@@ -829,11 +873,12 @@ fn async_ringbuf_receives_every_record_from_a_producer_on_another_cpu() -> TestR
         },
         async |done: &AtomicBool| {
             let mut rb = AsyncRingBuf::new(RingBuf::new(&map)?)?;
+            let mut watch = StallWatch::default();
             loop {
                 let finished = done.load(Ordering::Acquire);
                 let mut result = Ok(());
                 let drained = tokio::time::timeout(
-                    ASYNC_STALL,
+                    ASYNC_TICK,
                     rb.for_each(|d| {
                         if result.is_ok() {
                             result = order.see(None, d, true);
@@ -843,18 +888,8 @@ fn async_ringbuf_receives_every_record_from_a_producer_on_another_cpu() -> TestR
                 .await;
                 waits += 1;
                 result?;
-                match drained {
-                    Ok(stats) => {
-                        stats?;
-                    }
-                    Err(_) if rb.get_ref().pending_bytes() > 0 => {
-                        return Err(fail(format!(
-                            "missed wakeup: {} bytes pending for {ASYNC_STALL:?}",
-                            rb.get_ref().pending_bytes()
-                        )));
-                    }
-                    Err(_) if finished => return Ok(()),
-                    Err(_) => {}
+                if watch.after(drained, rb.get_ref().pending_bytes(), finished)? {
+                    return Ok(());
                 }
             }
         },
@@ -899,12 +934,13 @@ fn async_perf_reader_receives_every_record_or_counts_it_lost() -> TestResult {
         async |done: &AtomicBool| {
             let reader = reader.take().ok_or_else(|| fail("no reader"))?;
             let mut rd = AsyncPerfReader::new(reader)?;
+            let mut watch = StallWatch::default();
             let result = async {
                 loop {
                     let finished = done.load(Ordering::Acquire);
                     let mut result = Ok(());
                     let drained = tokio::time::timeout(
-                        ASYNC_STALL,
+                        ASYNC_TICK,
                         rd.for_each(|r| match r {
                             PerfRecord::Sample(d) if result.is_ok() => {
                                 result = order.see(Some(producer_cpu), d, true);
@@ -915,18 +951,8 @@ fn async_perf_reader_receives_every_record_or_counts_it_lost() -> TestResult {
                     )
                     .await;
                     result?;
-                    match drained {
-                        Ok(stats) => {
-                            stats?;
-                        }
-                        Err(_) if rd.get_ref().pending_bytes() > 0 => {
-                            return Err(fail(format!(
-                                "missed wakeup: {} bytes pending for {ASYNC_STALL:?}",
-                                rd.get_ref().pending_bytes()
-                            )));
-                        }
-                        Err(_) if finished => return Ok(()),
-                        Err(_) => {}
+                    if watch.after(drained, rd.get_ref().pending_bytes(), finished)? {
+                        return Ok(());
                     }
                 }
             }
