@@ -518,6 +518,54 @@ fn kfunc_calls_take_and_release_a_task_reference() -> TestResult {
     Ok(())
 }
 
+/// Kfuncs wherever the kernel has them: `core_kfunc_ct.o` calls nf_conntrack's
+/// `bpf_xdp_ct_lookup` and `bpf_ct_release`. Built in (this machine), they are vmlinux's; in a
+/// module (Debian's kernels: the VM tests load nf_conntrack), the loader finds them in the
+/// module's BTF and loads the program with an `fd_array` holding that BTF object. Run with
+/// `BPF_PROG_TEST_RUN`, the lookup of a connection nobody made reports ENOENT.
+fn kfuncs_in_vmlinux_or_a_module_are_called() -> TestResult {
+    use ebpf::attach::kernel_btf::module_btfs;
+    use ebpf::attach::TestRun;
+    require_root()?;
+    require_feature(VMLINUX_BTF, std::path::Path::new(VMLINUX_BTF).exists())?;
+    let in_vmlinux = tests::kernel_btf_has(BtfKind::Func, "bpf_xdp_ct_lookup");
+    let module = if in_vmlinux {
+        None
+    } else {
+        module_btfs()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.btf.find(BtfKind::Func, "bpf_xdp_ct_lookup").is_some())
+            .map(|m| m.name)
+    };
+    require_feature(
+        "the kfunc bpf_xdp_ct_lookup (nf_conntrack, Linux 5.18) in vmlinux or a loaded module",
+        in_vmlinux || module.is_some(),
+    )?;
+    let fs = BpfFs::new()?;
+    let mut sys = KernelSystem::load_elf_with(
+        object("core_kfunc_ct"),
+        &LoadOptions::default().pin_root(fs.path()),
+    )?;
+    let p = sys
+        .program_mut("core_kfunc_ct_lookup")
+        .ok_or_else(|| fail("no core_kfunc_ct_lookup"))?;
+    p.load()
+        .map_err(|e| fail(format!("kfuncs in {module:?} (None: vmlinux): {e:#}")))?;
+    let got = p.test_run(&TestRun::with_data(&[0u8; 64]))?.return_value;
+    if got != 2 {
+        return Err(fail(format!(
+            "returned {got}, expected 2 (ENOENT) from the kfuncs in {}",
+            module.as_deref().unwrap_or("vmlinux")
+        )));
+    }
+    eprintln!(
+        "  the kfuncs were in {}",
+        module.as_deref().unwrap_or("vmlinux")
+    );
+    Ok(())
+}
+
 /// Module-only structs of modules the VM loads (`veth`, `sch_ingress`, `cls_bpf`).
 const MODULE_STRUCTS: &[(&str, &str)] = &[
     ("veth", "veth_priv"),
@@ -696,5 +744,6 @@ tests::tests![
     kconfig_and_ksym_externs_read_the_running_kernel,
     typed_ksym_reads_the_per_cpu_runqueue,
     kfunc_calls_take_and_release_a_task_reference,
+    kfuncs_in_vmlinux_or_a_module_are_called,
     module_btf_parses_and_core_finds_module_only_structs,
 ];

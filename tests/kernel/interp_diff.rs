@@ -38,6 +38,10 @@ const EXCLUDED: &[(&str, &str)] = &[
         "calls kfuncs (kernel functions found in the kernel's BTF), which the interpreter lacks",
     ),
     (
+        "core_kfunc_ct/core_kfunc_ct_lookup",
+        "calls nf_conntrack's kfuncs, which the interpreter lacks",
+    ),
+    (
         "sock_perf_btf/perf_seq",
         "without a perf reader the kernel answers -ENOENT and counts a loss; the interpreter is the reader",
     ),

@@ -34,8 +34,18 @@ pub const RESULT_PREFIX: &str = "ebpf-vm-test: exit=";
 /// What the init prints when a mount, `insmod` or the like fails: the run then fails too.
 pub const SETUP_FAILED: &str = "ebpf-vm-test: setup failed:";
 
-/// Kernel modules the tests need (veth pairs, TC classifier and action programs).
-const MODULES: &[&str] = &["veth", "cls_bpf", "sch_ingress", "act_bpf"];
+/// Kernel modules the tests need (veth pairs, TC classifier and action programs, and
+/// connection tracking, whose kfuncs are in its own BTF), in load order: `crc32c_generic`
+/// before `nf_conntrack`, which needs `libcrc32c`, whose init needs a `crc32c` (a soft
+/// dependency, which `.modinfo`'s `depends` does not list).
+const MODULES: &[&str] = &[
+    "veth",
+    "cls_bpf",
+    "sch_ingress",
+    "act_bpf",
+    "crc32c_generic",
+    "nf_conntrack",
+];
 
 /// The kernel command line of every run.
 const CMDLINE: &str = "console=ttyS0 panic=-1";

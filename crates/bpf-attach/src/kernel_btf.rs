@@ -285,14 +285,16 @@ impl CoreTarget {
 
 impl CoreTarget {
     /// Resolves `.kconfig` reads into the `.kconfig` map and `__ksym`/kfunc externs against
-    /// the target BTF (typed) or `/proc/kallsyms` (untyped).
+    /// the target BTF (typed; kfuncs in modules too) or `/proc/kallsyms` (untyped). Returns the
+    /// BTF object ids of the modules whose kfuncs the program calls, in `fd_array` order (see
+    /// [`LinkedProgram::resolve_externs_with`]).
     pub(crate) fn resolve_externs(
         &mut self,
         obj: &bpf_elf::ObjectSpec,
         linked: &mut LinkedProgram,
-    ) -> Result<(), ElfError> {
+    ) -> Result<Vec<u32>, ElfError> {
         if linked.externs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let needs_btf = linked
             .externs
@@ -309,11 +311,24 @@ impl CoreTarget {
         } else {
             None
         };
-        linked.resolve_externs(
+        let Some(vmlinux) = kernel else {
+            return linked.resolve_externs_with(obj, None, crate::kernel_config::kallsyms_address);
+        };
+        let targets = KernelTargets {
+            vmlinux,
+            with_modules: self.custom.is_none(),
+            modules: self
+                .modules
+                .take()
+                .map_or_else(OnceLock::new, OnceLock::from),
+        };
+        let used = linked.resolve_externs_with(
             obj,
-            kernel.as_deref(),
+            Some(&targets),
             crate::kernel_config::kallsyms_address,
-        )
+        );
+        self.modules = targets.modules.into_inner();
+        used
     }
 }
 

@@ -130,6 +130,9 @@ pub struct KernelProgram {
     link: Option<crate::link::Link>,
     /// What the CO-RE step did, to explain a verifier error at a poisoned instruction.
     core: Option<Arc<bpf_elf::CoreReport>>,
+    /// The BTF objects of the modules whose kfuncs the program calls: `fd_array` slots 1.. (a
+    /// call's `off`).
+    module_btfs: Vec<OwnedFd>,
 }
 
 /// Where a program's name, section and license are.
@@ -251,6 +254,7 @@ impl KernelProgram {
             return_probe: false,
             link: None,
             core: None,
+            module_btfs: Vec::new(),
         }
     }
 
@@ -717,6 +721,11 @@ impl KernelProgram {
         self.core = report.map(Arc::new);
     }
 
+    /// The BTF objects of the modules whose kfuncs the program calls, in `fd_array` order.
+    pub(crate) fn set_module_btfs(&mut self, fds: Vec<OwnedFd>) {
+        self.module_btfs = fds;
+    }
+
     /// Runs the log state machine for one configuration.
     fn load_config(
         &self,
@@ -729,6 +738,15 @@ impl KernelProgram {
         attr.kern_version = self.kernel_version.unwrap_or_else(running_kernel_version);
         attr.expected_attach_type = config.attach_type;
         attr.prog_flags = self.prog_flags;
+        // Slot 0 is never read for a kfunc (`off` 0 is vmlinux): it repeats slot 1.
+        let fd_array: Vec<BorrowedFd<'_>> = match self.module_btfs.first() {
+            Some(first) => std::iter::once(first)
+                .chain(&self.module_btfs)
+                .map(|f| f.as_fd())
+                .collect(),
+            None => Vec::new(),
+        };
+        attr.fd_array = &fd_array;
         if config.btf {
             if let Some(fd) = self.origin.object().and_then(|o| o.btf_fd.as_ref()) {
                 attr.prog_btf_fd = Some(fd.as_fd());

@@ -568,11 +568,12 @@ fn link_program(
                 });
             }
         }
-        core_target.resolve_externs(spec, &mut linked)?;
-        linked.relocate(fd_of).map(|()| (linked, core))
+        let modules = core_target.resolve_externs(spec, &mut linked)?;
+        let module_btfs = module_btf_fds(&p.name, &modules)?;
+        linked.relocate(fd_of).map(|()| (linked, core, module_btfs))
     });
     Ok(match prepared {
-        Ok((linked, core)) => {
+        Ok((linked, core, module_btfs)) => {
             let mut program =
                 KernelProgram::from_linked(object, index, p, linked, log).map_err(|source| {
                     LoadError::Program {
@@ -581,10 +582,27 @@ fn link_program(
                     }
                 })?;
             program.set_core_report(core);
+            program.set_module_btfs(module_btfs);
             program
         }
         Err(e) => KernelProgram::unavailable(object, index, p, e),
     })
+}
+
+/// An fd of each module BTF object whose kfuncs program `program` calls (`ids`, from
+/// [`CoreTarget::resolve_externs`]), for its `fd_array`.
+fn module_btf_fds(program: &str, ids: &[u32]) -> Result<Vec<OwnedFd>, ElfError> {
+    ids.iter()
+        .map(|&id| {
+            bpf_sys::obj::fd_by_id(bpf_sys::obj::ObjKind::Btf, id, 0).map_err(|e| {
+                ElfError::UnresolvedExtern {
+                    program: program.to_string(),
+                    symbol: format!("BTF object {id}"),
+                    reason: format!("a kfunc's module BTF cannot be opened: {e}"),
+                }
+            })
+        })
+        .collect()
 }
 
 fn read_value(map: &KernelMap, var: &str) -> Result<Vec<u8>, GlobalError> {

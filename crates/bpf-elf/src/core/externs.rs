@@ -268,8 +268,25 @@ impl LinkedProgram {
         kernel: Option<&Btf>,
         kallsyms: impl Fn(&str) -> Option<u64>,
     ) -> Result<()> {
+        let kernel = kernel.map(|k| k as &dyn super::CoreTargets);
+        self.resolve_externs_with(obj, kernel, kallsyms).map(drop)
+    }
+
+    /// [`LinkedProgram::resolve_externs`] against the kernel and its modules: a kfunc that
+    /// vmlinux lacks is looked up in each module's BTF ([`CoreTargets::modules`](super::CoreTargets::modules)),
+    /// as libbpf does. Returns the BTF object ids of the modules whose kfuncs the program
+    /// calls, in `fd_array` order: a call into the module at index `i` has `off` `i + 1` (the
+    /// kernel reads `fd_array[off]`, and `off` 0 means vmlinux), so `BPF_PROG_LOAD` needs an
+    /// `fd_array` whose slot `i + 1` holds an fd of that BTF object.
+    pub fn resolve_externs_with(
+        &mut self,
+        obj: &ObjectSpec,
+        kernel: Option<&dyn super::CoreTargets>,
+        kallsyms: impl Fn(&str) -> Option<u64>,
+    ) -> Result<Vec<u32>> {
+        let mut modules_used: Vec<u32> = Vec::new();
         if self.externs.is_empty() {
-            return Ok(());
+            return Ok(modules_used);
         }
         let (kconfig, _) = obj.kconfig_externs()?;
         let local = obj.btf.as_ref();
@@ -304,16 +321,32 @@ impl LinkedProgram {
                                 .and_then(|v| b.skip_modifiers(v.size_or_type))
                                 .is_some_and(|t| t != 0)
                         });
+                    let mut off = 0;
                     let target = if typed {
                         let kind = if is_func { BtfKind::Func } else { BtfKind::Var };
-                        let found = kernel.and_then(|k| Some((k, k.find(kind, &e.symbol)?)));
-                        match found {
-                            Some((k, id)) => match incompatible(local, k, kind, &e.symbol, id) {
-                                None => KsymTarget::BtfId(id),
-                                // As libbpf: a weak kfunc of another type counts as missing.
-                                Some(_) if weak && is_func => KsymTarget::Missing,
-                                Some(why) => return Err(fail(why)),
-                            },
+                        match kernel.and_then(|k| find_ksym(k, kind, &e.symbol)) {
+                            Some((k, id, module)) => {
+                                match incompatible(local, k, kind, &e.symbol, id) {
+                                    None => {
+                                        if let Some(m) = module {
+                                            let obj_id = m.btf_obj_id.ok_or_else(|| {
+                                                fail(format!(
+                                                    "in module {}, whose BTF object id is unknown",
+                                                    m.name
+                                                ))
+                                            })?;
+                                            off = fd_array_slot(&mut modules_used, obj_id)
+                                                .ok_or_else(|| {
+                                                    fail("kfuncs of too many modules".into())
+                                                })?;
+                                        }
+                                        KsymTarget::BtfId(id)
+                                    }
+                                    // As libbpf: a weak kfunc of another type counts as missing.
+                                    Some(_) if weak && is_func => KsymTarget::Missing,
+                                    Some(why) => return Err(fail(why)),
+                                }
+                            }
                             None if weak => KsymTarget::Missing,
                             None => {
                                 return Err(fail("not in the kernel's BTF, and not __weak".into()))
@@ -328,15 +361,48 @@ impl LinkedProgram {
                             }
                         }
                     };
-                    patch_ksym(&mut insns, e.insn, is_func, target).map_err(fail)?;
+                    patch_ksym(&mut insns, e.insn, is_func, target, off).map_err(fail)?;
                 }
             }
         }
         self.instructions = insns;
         self.map_references.extend(refs);
         self.externs.clear();
-        Ok(())
+        Ok(modules_used)
     }
+}
+
+/// The typed ksym `name` of `kind` in the kernel's BTF: vmlinux's, else (kfuncs only, as
+/// libbpf) the first module's that has it. The BTF it is in, its id there, and its module.
+fn find_ksym<'a>(
+    targets: &'a dyn super::CoreTargets,
+    kind: BtfKind,
+    name: &str,
+) -> Option<(&'a Btf, u32, Option<&'a super::ModuleBtf>)> {
+    let vmlinux = targets.vmlinux();
+    if let Some(id) = vmlinux.find(kind, name) {
+        return Some((vmlinux, id, None));
+    }
+    if kind != BtfKind::Func {
+        return None;
+    }
+    targets
+        .modules()
+        .iter()
+        .find_map(|m| Some((&*m.btf, m.btf.find(kind, name)?, Some(m))))
+}
+
+/// The `off` of a call into the module whose BTF object is `obj_id`: its index in `used` (added
+/// if new) plus one. `None` past what `off` (an `i16`) holds.
+fn fd_array_slot(used: &mut Vec<u32>, obj_id: u32) -> Option<i16> {
+    let i = match used.iter().position(|&u| u == obj_id) {
+        Some(i) => i,
+        None => {
+            used.push(obj_id);
+            used.len() - 1
+        }
+    };
+    i16::try_from(i + 1).ok()
 }
 
 /// Why the typed ksym `name` (a `VAR` or `FUNC` of `kind`) cannot be the kernel's type `id`, as
@@ -378,11 +444,14 @@ fn type_label(btf: &Btf, id: u32) -> String {
     }
 }
 
+/// Patches the extern's load or call at `at`; `off` is a kfunc call's `fd_array` slot (0:
+/// vmlinux).
 fn patch_ksym(
     insns: &mut [Instruction],
     at: usize,
     is_func: bool,
     target: KsymTarget,
+    off: i16,
 ) -> Result<(), String> {
     let n = insns.len();
     let bad = || format!("instruction {at} of {n} is not the extern's load or call");
@@ -392,7 +461,7 @@ fn patch_ksym(
             KsymTarget::BtfId(id) => {
                 i.src = uapi::BPF_PSEUDO_KFUNC_CALL as u8;
                 i.imm = id as i32;
-                i.off = 0;
+                i.off = off;
             }
             _ => super::poison(i),
         }

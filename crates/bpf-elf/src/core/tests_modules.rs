@@ -214,3 +214,55 @@ fn candidates_in_two_modules_must_agree() {
     let e = p.relocate_core_with(&l, &targets).unwrap_err().to_string();
     assert!(e.contains("ambiguity"), "{e}");
 }
+
+/// `core_kfunc.o`'s kfuncs in a module's BTF (on a vmlinux without them): each call gets the
+/// module's FUNC id and `off` 1, the module's slot in `fd_array`, which the result names.
+#[test]
+fn kfuncs_found_in_a_module_call_through_its_fd_array_slot() {
+    let obj = crate::tests::object("core_kfunc");
+    let mut v = BtfBuilder::new();
+    let s32 = v.add_int("int", 4, true);
+    let task = v.add_struct("task_struct", 8, &[("pid", s32, 0)]);
+    let vmlinux = Arc::new(v.build().unwrap());
+    let mut m = BtfBuilder::new_split(&vmlinux);
+    let ptr = m.add_ptr(task);
+    let from_pid = m.add_func_proto(ptr, &[("pid", s32)]);
+    let from_pid = m.add_func("bpf_task_from_pid", from_pid, 1);
+    let release = m.add_func_proto(0, &[("p", ptr)]);
+    let release = m.add_func("bpf_task_release", release, 1);
+    let module = Arc::new(m.build().unwrap());
+    let targets = |obj_id| Targets {
+        vmlinux: vmlinux.clone(),
+        modules: vec![ModuleBtf::new("kfuncs", module.clone(), obj_id)],
+        asked: Cell::new(0),
+    };
+    let mut p = obj.link("core_kfunc_task_pid").unwrap();
+    let calls: Vec<usize> = p.externs.iter().map(|e| e.insn).collect();
+    let used = p
+        .resolve_externs_with(&obj, Some(&targets(Some(77))), |_| None)
+        .unwrap();
+    assert_eq!(used, [77]);
+    let got: Vec<(u8, i32, i16)> = calls
+        .iter()
+        .map(|&i| {
+            (
+                p.instructions[i].src,
+                p.instructions[i].imm,
+                p.instructions[i].off,
+            )
+        })
+        .collect();
+    let call = bpf_sys::uapi::BPF_PSEUDO_KFUNC_CALL as u8;
+    let mut want = vec![(call, from_pid as i32, 1), (call, release as i32, 1)];
+    want.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, want);
+    // Without the module's BTF object id there is no fd to pass: an error naming the module.
+    let mut p = obj.link("core_kfunc_task_pid").unwrap();
+    let err = p
+        .resolve_externs_with(&obj, Some(&targets(None)), |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kfuncs") && err.contains("object id"), "{err}");
+}
