@@ -386,6 +386,11 @@ pub fn btf_features() -> BtfFeatures {
                 b.add_enum("e", 8, false, &[("A", 1 << 40)]);
                 accepts(&b)
             },
+            empty_datasec: {
+                let mut b = BtfBuilder::new();
+                b.add_datasec(".rodata", 4, &[]);
+                accepts(&b)
+            },
         }
     })
 }

@@ -22,6 +22,9 @@ pub struct BtfFeatures {
     pub type_tag: bool,
     /// `ENUM64` and signed enums (Linux 6.0).
     pub enum64: bool,
+    /// A `DATASEC` without variables (refused with "vlen == 0" by Linux 5.10, accepted by
+    /// 6.1): clang writes one for a `.rodata` holding only anonymous constants.
+    pub empty_datasec: bool,
 }
 
 impl BtfFeatures {
@@ -34,6 +37,7 @@ impl BtfFeatures {
         decl_tag: true,
         type_tag: true,
         enum64: true,
+        empty_datasec: true,
     };
 
     /// Nothing beyond the BTF of Linux 4.18.
@@ -45,6 +49,7 @@ impl BtfFeatures {
         decl_tag: false,
         type_tag: false,
         enum64: false,
+        empty_datasec: false,
     };
 }
 
@@ -57,7 +62,9 @@ impl Btf {
     /// 1-byte `INT` and `DATASEC` into a `STRUCT` (names with `.` get `_`), `FUNC_PROTO` into an
     /// `ENUM` and `FUNC` into a `TYPEDEF`, global functions into static ones, `FLOAT` into an
     /// empty anonymous `STRUCT` of its size, `DECL_TAG` into an `INT`, `TYPE_TAG` into a
-    /// `CONST`, `ENUM64` into a `UNION` of 1-byte members and signed `ENUM`s into unsigned.
+    /// `CONST`, `ENUM64` into a `UNION` of 1-byte members and signed `ENUM`s into unsigned; a
+    /// `DATASEC` without variables, where only that is refused, into an empty `STRUCT` of its
+    /// size.
     pub fn sanitized(&self, features: &BtfFeatures) -> Result<Btf> {
         if *features == BtfFeatures::ALL {
             return Ok(self.clone());
@@ -77,7 +84,11 @@ impl Btf {
                 BtfKind::Var if !features.datasec => {
                     Some(BtfType::new(BtfKind::Int, &t.name, 1, int8()))
                 }
-                BtfKind::DataSec if !features.datasec => {
+                BtfKind::DataSec
+                    if !features.datasec
+                        || (!features.empty_datasec
+                            && matches!(&t.data, BtfTypeData::DataSec(v) if v.is_empty())) =>
+                {
                     let BtfTypeData::DataSec(vars) = &t.data else {
                         continue;
                     };
@@ -197,6 +208,32 @@ mod tests {
         let v = b.add_var("counter", int, 1);
         b.add_datasec(".data", 4, &[(v, 0, 4)]);
         b.build().unwrap()
+    }
+
+    #[test]
+    fn an_empty_datasec_becomes_an_empty_struct_where_only_that_is_refused() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, true);
+        let v = b.add_var("counter", int, 1);
+        let data = b.add_datasec(".data", 4, &[(v, 0, 4)]);
+        let rodata = b.add_datasec(".rodata", 12, &[]);
+        let btf = b.build().unwrap();
+        let features = BtfFeatures {
+            empty_datasec: false,
+            ..BtfFeatures::ALL
+        };
+        let s = btf.sanitized(&features).unwrap();
+        assert_eq!(s.types()[data as usize], btf.types()[data as usize]);
+        let t = &s.types()[rodata as usize];
+        assert_eq!(
+            (t.kind, &*t.name, t.size_or_type, &t.data),
+            (
+                BtfKind::Struct,
+                "_rodata",
+                12,
+                &BtfTypeData::Members(Vec::new())
+            )
+        );
     }
 
     #[test]
