@@ -157,6 +157,28 @@ impl Producer {
         Ok(())
     }
 
+    /// Burst `i` of a paced run: 1 to `max` records.
+    fn burst_size(i: u32, max: u32) -> u32 {
+        1 + (i * 37) % max
+    }
+
+    /// `bursts` bursts of 1 to `max` records, 100 µs apart, on the calling thread's CPU: the
+    /// reader both falls behind (records committed while it drains) and catches up.
+    fn run_paced(&self, bursts: u32, max: u32) -> TestResult {
+        for i in 0..bursts {
+            self.run(Self::burst_size(i, max))?;
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        Ok(())
+    }
+
+    /// How many records [`Producer::run_paced`] makes.
+    fn paced_total(bursts: u32, max: u32) -> u64 {
+        (0..bursts)
+            .map(|i| u64::from(Self::burst_size(i, max)))
+            .sum()
+    }
+
     /// Per possible CPU index: (next sequence number, failed outputs).
     fn per_cpu(&self) -> TestResult<Vec<(u64, u64)>> {
         let mut all = vec![0u8; self.template.layout().value_len];
@@ -691,7 +713,7 @@ fn ringbuf_reader_misses_no_wakeup_behind_an_edge_triggered_epoll() -> TestResul
                         until(&|| waiting.load(Ordering::Acquire), "waited")?;
                         before = woken.load(Ordering::Acquire);
                     }
-                    producer.run(1 + (i * 37) % 500)?;
+                    producer.run(Producer::burst_size(i, 500))?;
                     if handshake {
                         until(&|| woken.load(Ordering::Acquire) != before, "woke up")?;
                     }
@@ -754,12 +776,7 @@ fn ringbuf_reader_misses_no_wakeup_behind_an_edge_triggered_epoll() -> TestResul
     })?;
     let fails = producer.fails()?;
     assert_eq!(order.count + fails, producer.runs()?);
-    assert_eq!(
-        producer.runs()?,
-        (0..bursts)
-            .map(|i| u64::from(1 + (i * 37) % 500))
-            .sum::<u64>()
-    );
+    assert_eq!(producer.runs()?, Producer::paced_total(bursts, 500));
     // The reader waited at least once per handshake burst.
     assert!(waits >= u64::from(bursts / 2), "{waits} waits");
     eprintln!(
@@ -864,13 +881,7 @@ fn async_ringbuf_receives_every_record_from_a_producer_on_another_cpu() -> TestR
     with_async_consumer(
         online[online.len() - 1],
         online[0],
-        || {
-            for i in 0..bursts {
-                producer.run(1 + (i * 37) % 500)?;
-                std::thread::sleep(Duration::from_micros(100));
-            }
-            Ok(())
-        },
+        || producer.run_paced(bursts, 500),
         async |done: &AtomicBool| {
             let mut rb = AsyncRingBuf::new(RingBuf::new(&map)?)?;
             let mut watch = StallWatch::default();
@@ -896,12 +907,7 @@ fn async_ringbuf_receives_every_record_from_a_producer_on_another_cpu() -> TestR
     )?;
     let fails = producer.fails()?;
     assert_eq!(order.count + fails, producer.runs()?);
-    assert_eq!(
-        producer.runs()?,
-        (0..bursts)
-            .map(|i| u64::from(1 + (i * 37) % 500))
-            .sum::<u64>()
-    );
+    assert_eq!(producer.runs()?, Producer::paced_total(bursts, 500));
     assert!(order.count > 0 && waits > 1);
     Ok(())
 }
@@ -924,13 +930,7 @@ fn async_perf_reader_receives_every_record_or_counts_it_lost() -> TestResult {
     with_async_consumer(
         producer_cpu,
         consumer_cpu,
-        || {
-            for i in 0..bursts {
-                producer.run(1 + (i * 37) % 300)?;
-                std::thread::sleep(Duration::from_micros(100));
-            }
-            Ok(())
-        },
+        || producer.run_paced(bursts, 300),
         async |done: &AtomicBool| {
             let reader = reader.take().ok_or_else(|| fail("no reader"))?;
             let mut rd = AsyncPerfReader::new(reader)?;
@@ -968,12 +968,7 @@ fn async_perf_reader_receives_every_record_or_counts_it_lost() -> TestResult {
     let fails = producer.fails()?;
     assert_eq!(order.count + fails, producer.runs()?);
     assert!(lost <= fails, "{lost} lost reported, {fails} refused");
-    assert_eq!(
-        producer.runs()?,
-        (0..bursts)
-            .map(|i| u64::from(1 + (i * 37) % 300))
-            .sum::<u64>()
-    );
+    assert_eq!(producer.runs()?, Producer::paced_total(bursts, 300));
     Ok(())
 }
 
