@@ -59,7 +59,13 @@ fn task_result(sys: &KernelSystem, name: &str) -> TestResult<TaskResult> {
 }
 
 fn load_core_task() -> TestResult<(KernelSystem, BpfFs)> {
-    let path = object("core_task");
+    load_pinned("core_task")
+}
+
+/// `target/bpf/<stem>.o` loaded with a private bpffs as its pin root (returned with it: the
+/// system drops first).
+fn load_pinned(stem: &str) -> TestResult<(KernelSystem, BpfFs)> {
+    let path = object(stem);
     if !path.exists() {
         return Err(fail(format!(
             "{} is missing (cargo xtask build-bpf needs bpftool and {VMLINUX_BTF})",
@@ -331,9 +337,7 @@ fn kconfig_and_ksym_externs_read_the_running_kernel() -> TestResult {
         .trim()
         .parse()
         .map_err(|e| fail(format!("{e}")))?;
-    let path = object("core_kconfig");
-    let fs = BpfFs::new()?;
-    let mut sys = KernelSystem::load_elf_with(&path, &LoadOptions::default().pin_root(fs.path()))?;
+    let (mut sys, _fs) = load_pinned("core_kconfig")?;
     if sys.map(".kconfig").is_none() {
         return Err(fail("no .kconfig map"));
     }
@@ -436,11 +440,7 @@ fn typed_ksym_reads_the_per_cpu_runqueue() -> TestResult {
         "a `runqueues` VAR in its BTF and `runqueues` in /proc/kallsyms (CONFIG_KALLSYMS_ALL)",
         tests::typed_ksym_var_loadable("runqueues"),
     )?;
-    let fs = BpfFs::new()?;
-    let mut sys = KernelSystem::load_elf_with(
-        object("core_ksym"),
-        &LoadOptions::default().pin_root(fs.path()),
-    )?;
+    let (mut sys, _fs) = load_pinned("core_ksym")?;
     let cpus = ebpf::sys::cpu::online_cpus()?;
     let cpu = cpus[cpus.len() - 1];
     let recorded = std::thread::scope(|s| {
@@ -491,11 +491,7 @@ fn kfunc_calls_take_and_release_a_task_reference() -> TestResult {
         "the kfunc bpf_task_from_pid (Linux 6.2)",
         tests::kernel_btf_has(BtfKind::Func, "bpf_task_from_pid"),
     )?;
-    let fs = BpfFs::new()?;
-    let mut sys = KernelSystem::load_elf_with(
-        object("core_kfunc"),
-        &LoadOptions::default().pin_root(fs.path()),
-    )?;
+    let (mut sys, _fs) = load_pinned("core_kfunc")?;
     // Extern FUNCs rewritten as global ones with named parameters, as the kernel wants.
     if !sys.btf_loaded() {
         return Err(fail("the kernel refused the object's BTF"));
@@ -542,11 +538,7 @@ fn kfuncs_in_vmlinux_or_a_module_are_called() -> TestResult {
         "the kfunc bpf_xdp_ct_lookup (nf_conntrack, Linux 5.18) in vmlinux or a loaded module",
         in_vmlinux || module.is_some(),
     )?;
-    let fs = BpfFs::new()?;
-    let mut sys = KernelSystem::load_elf_with(
-        object("core_kfunc_ct"),
-        &LoadOptions::default().pin_root(fs.path()),
-    )?;
+    let (mut sys, _fs) = load_pinned("core_kfunc_ct")?;
     let p = sys
         .program_mut("core_kfunc_ct_lookup")
         .ok_or_else(|| fail("no core_kfunc_ct_lookup"))?;
