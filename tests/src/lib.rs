@@ -98,10 +98,8 @@ pub fn require_feature(feature: &str, present: bool) -> TestResult {
 /// Whether `/proc/kallsyms` lists `symbol`: the kernel finds the address of a typed `__ksym`
 /// variable there, which it lists only with `CONFIG_KALLSYMS_ALL`.
 pub fn kallsyms_has(symbol: &str) -> bool {
-    std::fs::read_to_string("/proc/kallsyms").is_ok_and(|all| {
-        all.lines()
-            .any(|l| l.split_whitespace().nth(2) == Some(symbol))
-    })
+    std::fs::read_to_string("/proc/kallsyms")
+        .is_ok_and(|all| ebpf::attach::kernel_config::parse_kallsyms(&all).contains_key(symbol))
 }
 
 /// Whether the kernel's BTF has a type of `kind` named `name` (a kfunc's `FUNC`, a per-CPU

@@ -6,6 +6,7 @@
 //! each run looks up its record (an array value of the record size) and outputs it with
 //! `bpf_perf_event_output(BPF_F_CURRENT_CPU)` or `bpf_ringbuf_output`.
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, OwnedFd};
@@ -199,6 +200,14 @@ pub fn run(b: &mut Bench) -> Result {
     Ok(())
 }
 
+/// Which of two maps a side of a drain-only figure uses this round (its calls alternate):
+/// `k` counts its calls.
+fn turn(k: &Cell<usize>) -> usize {
+    let i = k.get() % 2;
+    k.set(k.get() + 1);
+    i
+}
+
 fn drain_perf(b: &mut Bench, p: u32, c: Option<u32>, size: usize) -> Result {
     let g = drain_group("perf buffer", size);
     eprintln!("{g}");
@@ -234,12 +243,7 @@ fn drain_perf(b: &mut Bench, p: u32, c: Option<u32>, size: usize) -> Result {
         }
         Ok(d)
     };
-    let turn = |k: &std::cell::Cell<usize>| {
-        let i = k.get() % 2;
-        k.set(k.get() + 1);
-        i
-    };
-    let (ours_turn, floor_turn) = (std::cell::Cell::new(0), std::cell::Cell::new(1));
+    let (ours_turn, floor_turn) = (Cell::new(0), Cell::new(1));
     b.compare(
         &g,
         "drain",
@@ -322,12 +326,7 @@ fn drain_ringbuf(b: &mut Bench, size: usize) -> Result {
     // The two sides swap rings every round, each with a reader mapped for the round (outside the
     // timing): with a ring each for the whole run, the figure moved between runs by as much as
     // 0.8 to 1.3, as if one ring's pages sat better in the caches and TLB than the other's.
-    let turn = |k: &std::cell::Cell<usize>| {
-        let i = k.get() % 2;
-        k.set(k.get() + 1);
-        i
-    };
-    let (ours_turn, floor_turn) = (std::cell::Cell::new(0), std::cell::Cell::new(1));
+    let (ours_turn, floor_turn) = (Cell::new(0), Cell::new(1));
     let floor = std::cell::RefCell::new(|| -> Result<Duration> {
         let i = turn(&floor_turn);
         let mut fl = RingBufFloor::new(rings[i].as_fd(), DRAIN_RING)?;
