@@ -191,7 +191,8 @@ fn render(lines: &[Value], machine: &[(&str, String)]) -> String {
          from the floor is its own user-space work (parsing, linking and relocating each \
          program, building the handles, freeing it all on close). That work runs after the \
          verifier and the map allocations have evicted the caches, so in the loop it costs \
-         two to three times what it costs hot (compare `parse only`).\n"
+         about twice what it costs hot: the `parse in the loop` lines time the parse alone \
+         right after a floor load, against the same parse hot.\n"
     );
     let rounds = lines
         .iter()
